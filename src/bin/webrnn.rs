@@ -1,0 +1,261 @@
+//! `webrnn` — inspect and run recurrent models from the command line.
+//!
+//! ```text
+//! webrnn inspect MODEL [--config CONFIG.json]
+//! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-scalar|gpu] --out-dir DIR INPUT.pb...
+//! ```
+//! MODEL is an `.onnx` file (external data is read from beside it) or a `.safetensors` state dict
+//! (its config from `--config`, else `config.json` beside it). On failure: one line on stderr and
+//! exit status 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use webrnn::graph::{Op, ValueDecl};
+use webrnn::{onnx, Backend, Error, Model, Result};
+
+const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json]\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-scalar|gpu] --out-dir DIR INPUT.pb...";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match real_main(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("webrnn: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Args {
+    model: PathBuf,
+    config: Option<PathBuf>,
+    backend: Backend,
+    out_dir: Option<PathBuf>,
+    inputs: Vec<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Args> {
+    let mut it = args.iter();
+    let mut a = Args {
+        model: PathBuf::new(),
+        config: None,
+        backend: Backend::Cpu,
+        out_dir: None,
+        inputs: vec![],
+    };
+    let mut positional = Vec::new();
+    while let Some(s) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Error::InvalidArgument(format!("{flag} needs a value")))
+        };
+        match s.as_str() {
+            "--config" => a.config = Some(value("--config")?.into()),
+            "--backend" => a.backend = Backend::parse(&value("--backend")?)?,
+            "--out-dir" => a.out_dir = Some(value("--out-dir")?.into()),
+            "-h" | "--help" => return Err(Error::InvalidArgument(USAGE.replace('\n', " | "))),
+            f if f.starts_with("--") => {
+                return Err(Error::InvalidArgument(format!("unknown option {f}")))
+            }
+            p => positional.push(PathBuf::from(p)),
+        }
+    }
+    let mut pos = positional.into_iter();
+    a.model = pos.next().ok_or_else(|| {
+        Error::InvalidArgument(format!("missing MODEL; {}", USAGE.replace('\n', " | ")))
+    })?;
+    a.inputs = pos.collect();
+    Ok(a)
+}
+
+fn load(path: &Path, config: Option<&Path>) -> Result<Model> {
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        let cfg_path = config
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| path.with_file_name("config.json"));
+        let cfg = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| Error::Io(format!("{}: {e}", cfg_path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        Model::from_safetensors(&bytes, &cfg)
+    } else {
+        Model::from_onnx_file(path)
+    }
+}
+
+fn real_main(args: &[String]) -> Result<()> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(Error::InvalidArgument(USAGE.replace('\n', " | ")));
+    };
+    match cmd.as_str() {
+        "inspect" => inspect(&parse(rest)?),
+        "run" => run(&parse(rest)?),
+        other => Err(Error::InvalidArgument(format!(
+            "unknown command '{other}'; {}",
+            USAGE.replace('\n', " | ")
+        ))),
+    }
+}
+
+fn fmt_decl(d: &ValueDecl) -> String {
+    let dims = match &d.dims {
+        Some(dims) => {
+            let v: Vec<String> = dims
+                .iter()
+                .map(|x| x.map_or("?".into(), |n| n.to_string()))
+                .collect();
+            format!("[{}]", v.join(", "))
+        }
+        None => "[unknown rank]".into(),
+    };
+    format!("{} {} {}", d.name, d.dtype.map_or("?", |t| t.name()), dims)
+}
+
+fn inspect(a: &Args) -> Result<()> {
+    let is_onnx = a.model.extension().is_none_or(|e| e != "safetensors");
+    if is_onnx {
+        let bytes = std::fs::read(&a.model)
+            .map_err(|e| Error::Io(format!("{}: {e}", a.model.display())))?;
+        let bad = onnx::unsupported_nodes(&bytes)?;
+        if !bad.is_empty() {
+            println!("unsupported:");
+            for (op, node) in &bad {
+                println!("  {op} (node '{node}')");
+            }
+        }
+    }
+    let model = load(&a.model, a.config.as_deref())?;
+    match model.source() {
+        webrnn::model::Source::Onnx(i) => println!(
+            "format: ONNX, opset {}, IR {}, producer '{}'",
+            i.opset, i.ir_version, i.producer
+        ),
+        webrnn::model::Source::StateDict => println!("format: PyTorch state_dict (safetensors)"),
+    }
+    println!("fingerprint: {}", model.fingerprint_hex());
+    let g = model.graph();
+    println!("inputs:");
+    g.inputs.iter().for_each(|d| println!("  {}", fmt_decl(d)));
+    println!("outputs:");
+    g.outputs.iter().for_each(|d| println!("  {}", fmt_decl(d)));
+    println!("layers:");
+    for (_, n, s) in g.recurrent_nodes() {
+        let acts: Vec<String> = s.activations.iter().map(|a| format!("{a:?}")).collect();
+        let extra = match s.cell {
+            webrnn::cell::CellKind::Gru {
+                linear_before_reset,
+            } => format!(", linear_before_reset={}", linear_before_reset as u8),
+            webrnn::cell::CellKind::Lstm { input_forget } => {
+                format!(", input_forget={}", input_forget as u8)
+            }
+            webrnn::cell::CellKind::Rnn => String::new(),
+        };
+        let w = n
+            .inputs
+            .get(1)
+            .copied()
+            .flatten()
+            .and_then(|v| g.constants[v].as_ref());
+        let input_size = w.map_or("?".to_string(), |w| {
+            w.shape().get(2).map_or("?".into(), |s| s.to_string())
+        });
+        println!(
+            "  {} '{}': {} hidden={} input={}{} layout={} activations=[{}]{}",
+            s.cell.op_name(),
+            n.name,
+            s.direction.name(),
+            s.hidden_size,
+            input_size,
+            extra,
+            s.layout,
+            acts.join(", "),
+            s.clip.map_or(String::new(), |c| format!(" clip={c}"))
+        );
+    }
+    let others: Vec<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.op, Op::Recurrent(_)))
+        .map(|n| n.op.name())
+        .collect();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for o in others {
+        match counts.iter_mut().find(|(n, _)| *n == o) {
+            Some(c) => c.1 += 1,
+            None => counts.push((o, 1)),
+        }
+    }
+    let ops: Vec<String> = counts.iter().map(|(n, c)| format!("{n}×{c}")).collect();
+    println!(
+        "other ops: {}",
+        if ops.is_empty() {
+            "none".into()
+        } else {
+            ops.join(", ")
+        }
+    );
+    match model.session_plan() {
+        Ok(p) => {
+            println!(
+                "sessions: {}",
+                if p.streamable {
+                    "streamable (step and run)"
+                } else {
+                    "run only (a layer runs backwards)"
+                }
+            );
+            for i in &p.inputs {
+                println!(
+                    "  real input {}: time axis {}, batch axis {}, {} value(s) per step",
+                    i.name,
+                    i.time_axis,
+                    i.batch_axis,
+                    i.step_len()
+                );
+            }
+            for &i in &p.state_inputs {
+                println!("  state input {}", g.inputs[i].name);
+            }
+            for o in &p.outputs {
+                println!(
+                    "  output {}: time axis {}, batch axis {}",
+                    o.name,
+                    o.time_axis.map_or("none".into(), |t| t.to_string()),
+                    o.batch_axis
+                );
+            }
+            for &i in &p.state_outputs {
+                println!("  state output {}", g.outputs[i].name);
+            }
+            let total: usize = p.cells.iter().map(|c| c.state_len()).sum();
+            println!("  state: {total} float(s) per session");
+        }
+        Err(e) => println!("sessions: unavailable ({e})"),
+    }
+    Ok(())
+}
+
+fn run(a: &Args) -> Result<()> {
+    a.backend.ensure_available()?;
+    let out_dir = a
+        .out_dir
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument("run needs --out-dir DIR".into()))?;
+    let model = load(&a.model, a.config.as_deref())?;
+    let mut inputs = Vec::new();
+    for p in &a.inputs {
+        let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
+        inputs.push(onnx::decode_tensor(&bytes).map_err(|e| e.context(&p.display().to_string()))?);
+    }
+    let outputs = model.run_graph(inputs)?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| Error::Io(format!("{}: {e}", out_dir.display())))?;
+    for (i, (t, decl)) in outputs.iter().zip(&model.graph().outputs).enumerate() {
+        let path = out_dir.join(format!("output_{i}.pb"));
+        std::fs::write(&path, onnx::encode_tensor(t, &decl.name))
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! A loaded model: its graph, where it came from, its fingerprint, and the plan sessions use to feed
+//! it (which graph inputs are real inputs and which are recurrent state, and where the time and batch
+//! axes of each input and output are).
+
+use std::sync::Arc;
+
+use crate::cell::{self, CellKind, Direction};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Op, Schedule, StateHook, ValueId};
+use crate::onnx::{self, OnnxInfo};
+use crate::tensor::{DType, Data, Tensor};
+
+/// How a model was loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Onnx(OnnxInfo),
+    StateDict,
+}
+
+/// One recurrent layer (node) of the model, as sessions see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellLayout {
+    /// Index of the node in the graph.
+    pub node: usize,
+    pub name: String,
+    pub cell: CellKind,
+    pub direction: Direction,
+    pub hidden_size: usize,
+    /// Size of the fed-back hidden state (the projection size for a projected LSTM).
+    pub state_size: usize,
+}
+
+impl CellLayout {
+    /// f32 values of one session's state for this layer: `h` then (LSTM) `c`.
+    pub fn state_len(&self) -> usize {
+        let dirs = self.direction.count();
+        dirs * self.state_size + if matches!(self.cell, CellKind::Lstm { .. }) { dirs * self.hidden_size } else { 0 }
+    }
+}
+
+/// A real (caller-fed) graph input, as a session feeds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputPlan {
+    pub graph_index: usize,
+    pub name: String,
+    pub dtype: DType,
+    pub time_axis: usize,
+    pub batch_axis: usize,
+    /// Sizes of the other axes, in order.
+    pub rest: Vec<usize>,
+}
+
+impl InputPlan {
+    /// Elements of one time step of one session.
+    pub fn step_len(&self) -> usize {
+        self.rest.iter().product()
+    }
+
+    /// The graph tensor shape for `t` steps of `b` sessions.
+    fn shape(&self, t: usize, b: usize) -> Vec<usize> {
+        let mut s = self.rest.clone();
+        let (first, second) = if self.time_axis < self.batch_axis {
+            ((self.time_axis, t), (self.batch_axis, b))
+        } else {
+            ((self.batch_axis, b), (self.time_axis, t))
+        };
+        s.insert(first.0, first.1);
+        s.insert(second.0, second.1);
+        s
+    }
+}
+
+/// A non-state graph output, as a session returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputPlan {
+    pub graph_index: usize,
+    pub name: String,
+    /// `None` when the output has no time axis (e.g. only the last step goes through the head).
+    pub time_axis: Option<usize>,
+    pub batch_axis: usize,
+}
+
+/// How sessions drive the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPlan {
+    pub inputs: Vec<InputPlan>,
+    /// Graph inputs that only feed recurrent initial states (their values come from the session).
+    pub state_inputs: Vec<usize>,
+    pub outputs: Vec<OutputPlan>,
+    /// Graph outputs that are final recurrent states (the session keeps them).
+    pub state_outputs: Vec<usize>,
+    pub cells: Vec<CellLayout>,
+    /// False when a layer runs backwards in time (reverse or bidirectional): `step` is refused.
+    pub streamable: bool,
+    pub(crate) schedule: Schedule,
+}
+
+pub(crate) struct ModelInner {
+    pub graph: Graph,
+    pub source: Source,
+    pub fingerprint: [u8; 16],
+    pub plan: std::result::Result<SessionPlan, Error>,
+}
+
+/// A loaded model. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) inner: Arc<ModelInner>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("fingerprint", &self.fingerprint_hex()).finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Loads an ONNX model whose weights are all inside `bytes`.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Model> {
+        Self::from_onnx_with_external(bytes, &mut |loc: &str| {
+            Err(Error::Io(format!("the model keeps weights in external file '{loc}': load it with its external data")))
+        })
+    }
+
+    /// Loads an ONNX model; `external` supplies external-data files by their `location`.
+    pub fn from_onnx_with_external(bytes: &[u8], external: &mut onnx::ExternalLoader<'_>) -> Result<Model> {
+        let (graph, info) = onnx::import(bytes, external)?;
+        Ok(Self::from_graph(graph, Source::Onnx(info)))
+    }
+
+    /// Loads an ONNX file, reading external data from files beside it.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_onnx_file(path: &std::path::Path) -> Result<Model> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        Self::from_onnx_with_external(&bytes, &mut |loc: &str| {
+            let rel = std::path::Path::new(loc);
+            if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(Error::Format(format!("external data location '{loc}' must be a plain relative path")));
+            }
+            let p = dir.join(rel);
+            std::fs::read(&p).map(Arc::new).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
+        })
+    }
+
+    /// Loads a PyTorch `state_dict` saved as safetensors, described by a JSON config.
+    pub fn from_safetensors(bytes: &[u8], config_json: &str) -> Result<Model> {
+        let graph = crate::state_dict::import(bytes, config_json)?;
+        Ok(Self::from_graph(graph, Source::StateDict))
+    }
+
+    pub(crate) fn from_graph(graph: Graph, source: Source) -> Model {
+        let fingerprint = fingerprint(&graph);
+        let plan = plan_sessions(&graph);
+        Model { inner: Arc::new(ModelInner { graph, source, fingerprint, plan }) }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.inner.graph
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.inner.source
+    }
+
+    /// 128-bit hash of the model's structure and weights.
+    pub fn fingerprint(&self) -> [u8; 16] {
+        self.inner.fingerprint
+    }
+
+    pub fn fingerprint_hex(&self) -> String {
+        self.inner.fingerprint.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// How sessions feed this model, or why they cannot.
+    pub fn session_plan(&self) -> Result<&SessionPlan> {
+        self.inner.plan.as_ref().map_err(Clone::clone)
+    }
+
+    /// Runs the whole graph on one tensor per graph input (as the ONNX test data sets do).
+    pub fn run_graph(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        self.inner.graph.run(inputs)
+    }
+
+    pub(crate) fn same_as(&self, other: &Model) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.fingerprint == other.inner.fingerprint
+    }
+}
+
+/// FNV-1a over the graph's structure and every constant's bytes, in two independent 64-bit lanes.
+fn fingerprint(g: &Graph) -> [u8; 16] {
+    struct Fnv(u64, u64);
+    impl Fnv {
+        fn eat(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                self.1 = (self.1 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142);
+    let structure = format!("{:?}|{:?}|{:?}", g.nodes, g.inputs, g.outputs);
+    h.eat(structure.as_bytes());
+    for (i, c) in g.constants.iter().enumerate() {
+        if let Some(t) = c {
+            h.eat(&(i as u64).to_le_bytes());
+            h.eat(format!("{:?}", t.shape()).as_bytes());
+            match t.data() {
+                Data::F32(v) => v.iter().for_each(|x| h.eat(&x.to_le_bytes())),
+                Data::I64(v) => v.iter().for_each(|x| h.eat(&x.to_le_bytes())),
+            }
+        }
+    }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&h.0.to_le_bytes());
+    out[8..].copy_from_slice(&h.1.to_le_bytes());
+    out
+}
+
+/// Values that are (copies, slices or concatenations of) recurrent final states.
+fn state_derived(g: &Graph) -> Vec<bool> {
+    let mut derived = vec![false; g.value_count()];
+    for node in &g.nodes {
+        match &node.op {
+            Op::Recurrent(_) => {
+                for v in node.outputs.iter().skip(1).flatten() {
+                    derived[*v] = true;
+                }
+            }
+            Op::Identity
+            | Op::Concat { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::Gather { .. }
+            | Op::Cast { .. } => {
+                let dynamic: Vec<ValueId> =
+                    node.inputs.iter().flatten().copied().filter(|v| g.constants[*v].is_none()).collect();
+                // The data operand must be derived; shape/index operands may be anything constant-like.
+                let data_ok = node.inputs.first().copied().flatten().is_some_and(|v| derived[v]);
+                let all_ok = match node.op {
+                    Op::Concat { .. } => !dynamic.is_empty() && dynamic.iter().all(|v| derived[*v]),
+                    _ => data_ok,
+                };
+                if all_ok {
+                    for v in node.outputs.iter().flatten() {
+                        derived[*v] = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    derived
+}
+
+/// Supplies zero states and records the (seq, batch) each recurrent node saw.
+struct ProbeHook {
+    seen: Vec<(usize, usize)>,
+}
+
+impl StateHook for ProbeHook {
+    fn initial_state(&mut self, _: usize, d: &cell::Dims) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        self.seen.push((d.seq, d.batch));
+        Ok(None)
+    }
+    fn final_state(&mut self, _: usize, _: &Tensor, _: Option<&Tensor>) -> Result<()> {
+        Ok(())
+    }
+}
+
+const PROBE: [(usize, usize); 3] = [(3, 2), (5, 2), (3, 4)];
+
+fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
+    let cells: Vec<CellLayout> = g
+        .recurrent_nodes()
+        .map(|(i, n, s)| {
+            let proj = n.inputs.get(crate::graph::rec_input::PROJ).copied().flatten();
+            let state_size = proj.and_then(|p| g.constants[p].as_ref()).map_or(s.hidden_size, |t| t.shape()[1]);
+            CellLayout {
+                node: i,
+                name: n.name.clone(),
+                cell: s.cell,
+                direction: s.direction,
+                hidden_size: s.hidden_size,
+                state_size,
+            }
+        })
+        .collect();
+    if cells.is_empty() {
+        return Err(Error::InvalidModel("the model has no recurrent layer, so sessions have no state".into()));
+    }
+    let streamable = cells.iter().all(|c| c.direction == Direction::Forward);
+    let derived = state_derived(g);
+    let state_outputs: Vec<usize> = (0..g.outputs.len()).filter(|&i| derived[g.outputs[i].id]).collect();
+    let kept: Vec<usize> = (0..g.outputs.len()).filter(|i| !state_outputs.contains(i)).collect();
+    if kept.is_empty() {
+        return Err(Error::InvalidModel("every graph output is a recurrent state; nothing to predict".into()));
+    }
+    let wanted: Vec<ValueId> = kept.iter().map(|&i| g.outputs[i].id).collect();
+    let schedule = g.schedule(&wanted, true);
+    let state_inputs: Vec<usize> = (0..g.inputs.len()).filter(|&i| !schedule.reads[g.inputs[i].id]).collect();
+    let real: Vec<usize> = (0..g.inputs.len()).filter(|i| !state_inputs.contains(i)).collect();
+
+    // Candidate (time, batch) axes per real input: symbolic dims first.
+    let mut candidates: Vec<Vec<(usize, usize)>> = Vec::new();
+    for &i in &real {
+        let d = &g.inputs[i];
+        let dims = d.dims.as_ref().ok_or_else(|| Error::InvalidModel(format!("input '{}' has no declared rank", d.name)))?;
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for t in 0..dims.len() {
+            for b in 0..dims.len() {
+                if t != b {
+                    pairs.push((t, b));
+                }
+            }
+        }
+        pairs.sort_by_key(|&(t, b)| (dims[t].is_some() as u8 + dims[b].is_some() as u8, t, b));
+        if pairs.is_empty() {
+            return Err(Error::InvalidModel(format!("input '{}' has no time and batch axes", d.name)));
+        }
+        candidates.push(pairs);
+    }
+    let combos = candidates.iter().map(Vec::len).product::<usize>();
+    if combos > 256 {
+        return Err(Error::InvalidModel("too many real inputs to find their time and batch axes".into()));
+    }
+    for combo in 0..combos {
+        let mut k = combo;
+        let mut plans = Vec::new();
+        for (slot, &i) in real.iter().enumerate() {
+            let (t, b) = candidates[slot][k % candidates[slot].len()];
+            k /= candidates[slot].len();
+            let d = &g.inputs[i];
+            let dims = d.dims.as_deref().unwrap_or_default();
+            let rest = (0..dims.len()).filter(|&a| a != t && a != b).map(|a| dims[a].unwrap_or(1)).collect();
+            plans.push(InputPlan {
+                graph_index: i,
+                name: d.name.clone(),
+                dtype: d.dtype.unwrap_or(DType::F32),
+                time_axis: t,
+                batch_axis: b,
+                rest,
+            });
+        }
+        let mut shapes = Vec::new();
+        let mut ok = true;
+        for &(t, b) in &PROBE {
+            let mut feed: Vec<Option<Tensor>> = vec![None; g.inputs.len()];
+            for p in &plans {
+                match Tensor::zeros(p.dtype, p.shape(t, b)) {
+                    Ok(z) => feed[p.graph_index] = Some(z),
+                    Err(_) => ok = false,
+                }
+            }
+            let mut hook = ProbeHook { seen: Vec::new() };
+            match g.execute(&schedule, feed, &mut hook) {
+                Ok(outs) if ok && hook.seen.iter().all(|&s| s == (t, b)) && hook.seen.len() == cells.len() => {
+                    shapes.push(outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>())
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let mut outputs = Vec::new();
+        for (j, &gi) in kept.iter().enumerate() {
+            let (s0, s1, s2) = (&shapes[0][j], &shapes[1][j], &shapes[2][j]);
+            let name = &g.outputs[gi].name;
+            if s0.len() != s1.len() || s0.len() != s2.len() {
+                return Err(Error::InvalidModel(format!("output '{name}' changes rank with the sequence length")));
+            }
+            let t_axes: Vec<usize> = (0..s0.len()).filter(|&a| s0[a] != s1[a]).collect();
+            let b_axes: Vec<usize> = (0..s0.len()).filter(|&a| s0[a] != s2[a]).collect();
+            let time_axis = match t_axes[..] {
+                [] => None,
+                [a] if s0[a] == 3 && s1[a] == 5 => Some(a),
+                _ => return Err(Error::InvalidModel(format!("output '{name}': cannot tell its time axis"))),
+            };
+            let batch_axis = match b_axes[..] {
+                [a] if s0[a] == 2 && s2[a] == 4 && Some(a) != time_axis => a,
+                _ => return Err(Error::InvalidModel(format!("output '{name}': cannot tell its batch axis"))),
+            };
+            outputs.push(OutputPlan { graph_index: gi, name: name.clone(), time_axis, batch_axis });
+        }
+        return Ok(SessionPlan { inputs: plans, state_inputs, outputs, state_outputs, cells, streamable, schedule });
+    }
+    Err(Error::InvalidModel(
+        "cannot find the time and batch axes of the model's inputs (sessions need each real input to carry both)".into(),
+    ))
+}

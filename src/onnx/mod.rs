@@ -1,0 +1,403 @@
+//! ONNX import: a `ModelProto` (as `torch.onnx.export` and the ONNX test suite write it) becomes a
+//! [`Graph`]. Every operator is parsed and validated here, so an unsupported one is refused at load
+//! time, naming the operator and the node.
+
+pub mod proto;
+pub mod tensor_proto;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::cell::{Activation, CellKind, Direction, RecurrentSpec};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Node, Op, ValueDecl, ValueId};
+use crate::tensor::Tensor;
+use proto::{AttributeProto, ModelProto, NodeProto, ValueInfoProto};
+pub use tensor_proto::{decode_tensor, encode_tensor, ExternalLoader};
+
+/// The operators this runtime implements (default ONNX domain).
+pub const SUPPORTED_OPS: &[&str] = &[
+    "GRU", "LSTM", "RNN", "Gather", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose", "Reshape",
+    "Squeeze", "Unsqueeze", "Slice", "Concat", "Split", "Constant", "ConstantOfShape", "Shape", "Identity",
+    "Cast", "Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten",
+];
+
+/// Facts about the file that the graph does not keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnnxInfo {
+    pub ir_version: i64,
+    pub opset: i64,
+    pub producer: String,
+}
+
+/// Parses ONNX bytes. `external` supplies external-data files by their `location`.
+pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph, OnnxInfo)> {
+    let model = <ModelProto as prost::Message>::decode(bytes)
+        .map_err(|e| Error::Format(format!("not a valid ONNX model (protobuf): {e}")))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .ok_or_else(|| Error::Format("the model imports no version of the default ONNX opset".into()))?;
+    let info = OnnxInfo {
+        ir_version: model.ir_version,
+        opset,
+        producer: format!("{} {}", model.producer_name, model.producer_version).trim().to_string(),
+    };
+    let g = model.graph.ok_or_else(|| Error::Format("the model has no graph".into()))?;
+    if let Some(s) = g.sparse_initializer.first() {
+        let _ = s;
+        return Err(Error::InvalidModel("sparse initializers are not supported".into()));
+    }
+
+    let mut names: Vec<String> = Vec::new();
+    let mut ids: HashMap<String, ValueId> = HashMap::new();
+    let mut intern = |name: &str, names: &mut Vec<String>| -> ValueId {
+        *ids.entry(name.to_string()).or_insert_with(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        })
+    };
+    let mut constants: HashMap<ValueId, Tensor> = HashMap::new();
+
+    // External files are read once each, whatever the number of tensors in them.
+    let mut cache: HashMap<String, Arc<Vec<u8>>> = HashMap::new();
+    let mut load_cached = |loc: &str| -> Result<Arc<Vec<u8>>> {
+        if let Some(b) = cache.get(loc) {
+            return Ok(b.clone());
+        }
+        let b = external(loc)?;
+        cache.insert(loc.to_string(), b.clone());
+        Ok(b)
+    };
+    for init in &g.initializer {
+        let t = tensor_proto::to_tensor(init, &mut load_cached)?;
+        let id = intern(&init.name, &mut names);
+        constants.insert(id, t);
+    }
+
+    let mut inputs = Vec::new();
+    for vi in &g.input {
+        let id = intern(&vi.name, &mut names);
+        if constants.contains_key(&id) {
+            continue; // IR < 4 lists initializers among the inputs as overridable defaults.
+        }
+        inputs.push(decl(vi, id)?);
+    }
+
+    let mut nodes = Vec::new();
+    for (i, n) in g.node.iter().enumerate() {
+        let node_name = if n.name.is_empty() { format!("#{i} ({})", n.op_type) } else { n.name.clone() };
+        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+            return Err(Error::unsupported(&format!("{}::{}", n.domain, n.op_type), &node_name, "custom domains are not supported"));
+        }
+        let inp: Vec<Option<ValueId>> =
+            n.input.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
+        let out: Vec<Option<ValueId>> =
+            n.output.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
+        if n.op_type == "Constant" {
+            let t = constant_value(n, &node_name)?;
+            let id = out.first().copied().flatten().ok_or_else(|| Error::InvalidModel(format!("Constant node '{node_name}' has no output")))?;
+            constants.insert(id, t);
+            continue;
+        }
+        let op = parse_op(n, &node_name, opset, &constants, &inp)?;
+        nodes.push(Node { name: node_name, op, inputs: inp, outputs: out });
+    }
+
+    let mut outputs = Vec::new();
+    for vi in &g.output {
+        let id = intern(&vi.name, &mut names);
+        outputs.push(decl(vi, id)?);
+    }
+    let const_vec = {
+        let mut v = vec![None; names.len()];
+        for (id, t) in constants {
+            v[id] = Some(t);
+        }
+        v
+    };
+    let graph = Graph { value_names: names, nodes: topo_sort(nodes, &inputs, &const_vec)?, inputs, outputs, constants: const_vec };
+    for o in &graph.outputs {
+        let defined = graph.constants[o.id].is_some()
+            || graph.inputs.iter().any(|i| i.id == o.id)
+            || graph.nodes.iter().any(|n| n.outputs.contains(&Some(o.id)));
+        if !defined {
+            return Err(Error::InvalidModel(format!("graph output '{}' is produced by no node", o.name)));
+        }
+    }
+    Ok((graph, info))
+}
+
+fn decl(vi: &ValueInfoProto, id: ValueId) -> Result<ValueDecl> {
+    let tt = vi.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+    let dtype = match tt {
+        Some(t) if t.elem_type != 0 => Some(tensor_proto::dtype_of(t.elem_type).ok_or_else(|| {
+            Error::InvalidModel(format!("value '{}' has unsupported element type {}", vi.name, t.elem_type))
+        })?),
+        _ => None,
+    };
+    let dims = tt.and_then(|t| t.shape.as_ref()).map(|s| {
+        s.dim.iter().map(|d| d.dim_value.and_then(|v| usize::try_from(v).ok()).filter(|_| d.dim_param.is_none())).collect()
+    });
+    Ok(ValueDecl { name: vi.name.clone(), id, dtype, dims })
+}
+
+/// Orders nodes so that each runs after the producers of its inputs; refuses undefined values and cycles.
+fn topo_sort(nodes: Vec<Node>, inputs: &[ValueDecl], constants: &[Option<Tensor>]) -> Result<Vec<Node>> {
+    let mut available: Vec<bool> = constants.iter().map(Option::is_some).collect();
+    for i in inputs {
+        available[i.id] = true;
+    }
+    let mut producer: HashMap<ValueId, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for v in n.outputs.iter().flatten() {
+            if producer.insert(*v, i).is_some() || available[*v] {
+                return Err(Error::InvalidModel(format!("value defined twice (node '{}')", n.name)));
+            }
+        }
+    }
+    for n in &nodes {
+        for v in n.inputs.iter().flatten() {
+            if !available[*v] && !producer.contains_key(v) {
+                return Err(Error::InvalidModel(format!("node '{}' reads a value that nothing defines", n.name)));
+            }
+        }
+    }
+    let mut done = vec![false; nodes.len()];
+    let mut order = Vec::with_capacity(nodes.len());
+    // Nodes from exporters are already sorted, so this loop usually makes one pass.
+    loop {
+        let mut progressed = false;
+        for (i, n) in nodes.iter().enumerate() {
+            if done[i] || !n.inputs.iter().flatten().all(|v| available[*v]) {
+                continue;
+            }
+            done[i] = true;
+            progressed = true;
+            for v in n.outputs.iter().flatten() {
+                available[*v] = true;
+            }
+            order.push(i);
+        }
+        if order.len() == nodes.len() {
+            break;
+        }
+        if !progressed {
+            return Err(Error::InvalidModel("the graph has a cycle".into()));
+        }
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+struct Attrs<'a> {
+    node: &'a NodeProto,
+    name: &'a str,
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, key: &str) -> Option<&'a AttributeProto> {
+        self.node.attribute.iter().find(|a| a.name == key)
+    }
+    fn int(&self, key: &str, default: i64) -> i64 {
+        self.get(key).map_or(default, |a| a.i)
+    }
+    fn float(&self, key: &str, default: f32) -> f32 {
+        self.get(key).map_or(default, |a| a.f)
+    }
+    fn ints(&self, key: &str) -> Option<Vec<i64>> {
+        self.get(key).map(|a| a.ints.clone())
+    }
+    fn string(&self, key: &str) -> Result<Option<String>> {
+        self.get(key)
+            .map(|a| String::from_utf8(a.s.clone()).map_err(|_| self.bad(key, "is not UTF-8")))
+            .transpose()
+    }
+    fn bad(&self, key: &str, what: &str) -> Error {
+        Error::InvalidModel(format!("node '{}' ({}): attribute {key} {what}", self.name, self.node.op_type))
+    }
+}
+
+fn constant_value(n: &NodeProto, node_name: &str) -> Result<Tensor> {
+    let a = Attrs { node: n, name: node_name };
+    let no_external = &mut |loc: &str| -> Result<Arc<Vec<u8>>> {
+        Err(Error::Format(format!("Constant node '{node_name}' refers to external data {loc}")))
+    };
+    if let Some(t) = a.get("value").and_then(|v| v.t.as_ref()) {
+        return tensor_proto::to_tensor(t, no_external);
+    }
+    if let Some(v) = a.get("value_float") {
+        return Tensor::from_f32(vec![], vec![v.f]);
+    }
+    if let Some(v) = a.get("value_floats") {
+        return Tensor::from_f32(vec![v.floats.len()], v.floats.clone());
+    }
+    if let Some(v) = a.get("value_int") {
+        return Ok(Tensor::scalar_i64(v.i));
+    }
+    if let Some(v) = a.get("value_ints") {
+        return Tensor::from_i64(vec![v.ints.len()], v.ints.clone());
+    }
+    Err(Error::unsupported("Constant", node_name, "only tensor, float(s) and int(s) values are supported"))
+}
+
+fn parse_op(n: &NodeProto, node_name: &str, opset: i64, constants: &HashMap<ValueId, Tensor>, inputs: &[Option<ValueId>]) -> Result<Op> {
+    let a = Attrs { node: n, name: node_name };
+    let op = match n.op_type.as_str() {
+        "Identity" => Op::Identity,
+        "Relu" => Op::Relu,
+        "Sigmoid" => Op::Sigmoid,
+        "Tanh" => Op::Tanh,
+        "Add" => Op::Add,
+        "Sub" => Op::Sub,
+        "Mul" => Op::Mul,
+        "Div" => Op::Div,
+        "MatMul" => Op::MatMul,
+        "Gemm" => Op::Gemm {
+            alpha: a.float("alpha", 1.0),
+            beta: a.float("beta", 1.0),
+            trans_a: a.int("transA", 0) != 0,
+            trans_b: a.int("transB", 0) != 0,
+        },
+        "Gather" => Op::Gather { axis: a.int("axis", 0) },
+        "Transpose" => Op::Transpose {
+            perm: a
+                .ints("perm")
+                .map(|p| p.iter().map(|&v| usize::try_from(v).map_err(|_| a.bad("perm", "has a negative entry"))).collect())
+                .transpose()?,
+        },
+        "Reshape" => Op::Reshape { allow_zero: a.int("allowzero", 0) != 0 },
+        "Flatten" => Op::Flatten { axis: a.int("axis", 1) },
+        "Squeeze" => Op::Squeeze { axes: if opset < 13 { a.ints("axes") } else { None } },
+        "Unsqueeze" => {
+            if opset < 13 {
+                Op::Unsqueeze { axes: Some(a.ints("axes").ok_or_else(|| a.bad("axes", "is required"))?) }
+            } else {
+                Op::Unsqueeze { axes: None }
+            }
+        }
+        "Slice" => {
+            if opset < 10 {
+                let starts = a.ints("starts").ok_or_else(|| a.bad("starts", "is required"))?;
+                let ends = a.ints("ends").ok_or_else(|| a.bad("ends", "is required"))?;
+                Op::Slice { attrs: Some((starts, ends, a.ints("axes"))) }
+            } else {
+                Op::Slice { attrs: None }
+            }
+        }
+        "Concat" => Op::Concat { axis: a.get("axis").ok_or_else(|| a.bad("axis", "is required"))?.i },
+        "Split" => Op::Split {
+            axis: a.int("axis", 0),
+            split: if opset < 13 { a.ints("split") } else { None },
+            num_outputs: n.output.len(),
+        },
+        "Shape" => Op::Shape { start: a.int("start", 0), end: a.get("end").map(|e| e.i) },
+        "ConstantOfShape" => {
+            let value = match a.get("value").and_then(|v| v.t.as_ref()) {
+                Some(t) => tensor_proto::to_tensor(t, &mut |_: &str| Err(Error::Format("external data in ConstantOfShape".into())))?,
+                None => Tensor::from_f32(vec![1], vec![0.0])?,
+            };
+            if value.len() != 1 {
+                return Err(a.bad("value", "must hold exactly one element"));
+            }
+            Op::ConstantOfShape { value }
+        }
+        "Cast" => {
+            let to = a.int("to", 0) as i32;
+            Op::Cast {
+                to: tensor_proto::dtype_of(to)
+                    .ok_or_else(|| Error::unsupported("Cast", node_name, format!("to element type {to}")))?,
+            }
+        }
+        "Softmax" | "LogSoftmax" => Op::Softmax {
+            axis: a.int("axis", if opset < 13 { 1 } else { -1 }),
+            legacy: opset < 13,
+            log: n.op_type == "LogSoftmax",
+        },
+        "GRU" | "LSTM" | "RNN" => Op::Recurrent(parse_recurrent(&a, constants, inputs)?),
+        other => return Err(Error::unsupported(other, node_name, "")),
+    };
+    Ok(op)
+}
+
+fn parse_recurrent(a: &Attrs<'_>, constants: &HashMap<ValueId, Tensor>, inputs: &[Option<ValueId>]) -> Result<RecurrentSpec> {
+    let cell = match a.node.op_type.as_str() {
+        "GRU" => CellKind::Gru { linear_before_reset: a.int("linear_before_reset", 0) != 0 },
+        "LSTM" => CellKind::Lstm { input_forget: a.int("input_forget", 0) != 0 },
+        _ => CellKind::Rnn,
+    };
+    let direction = match a.string("direction")?.as_deref() {
+        None | Some("forward") => Direction::Forward,
+        Some("reverse") => Direction::Reverse,
+        Some("bidirectional") => Direction::Bidirectional,
+        Some(other) => return Err(a.bad("direction", &format!("has unknown value '{other}'"))),
+    };
+    let layout = match a.int("layout", 0) {
+        0 => 0,
+        1 => 1,
+        other => return Err(a.bad("layout", &format!("must be 0 or 1, is {other}"))),
+    };
+    let hidden_size = match a.get("hidden_size") {
+        Some(h) if h.i > 0 => h.i as usize,
+        Some(_) => return Err(a.bad("hidden_size", "must be positive")),
+        None => {
+            // Optional in ONNX: infer from a constant R of shape [dirs, G*H, H].
+            let r = inputs.get(2).copied().flatten().and_then(|id| constants.get(&id));
+            match r.map(|r| r.shape().to_vec()) {
+                Some(s) if s.len() == 3 => s[2],
+                _ => return Err(a.bad("hidden_size", "is missing and R is not a constant")),
+            }
+        }
+    };
+    let clip = match a.get("clip") {
+        Some(c) if c.f > 0.0 => Some(c.f),
+        Some(_) => return Err(a.bad("clip", "must be positive")),
+        None => None,
+    };
+    let per_dir = cell.activations_per_direction();
+    let dirs = direction.count();
+    let activations = match a.get("activations") {
+        Some(list) if !list.strings.is_empty() => {
+            let alphas = a.get("activation_alpha").map(|x| x.floats.clone()).unwrap_or_default();
+            let betas = a.get("activation_beta").map(|x| x.floats.clone()).unwrap_or_default();
+            let (mut ai, mut bi) = (alphas.iter(), betas.iter());
+            let mut acts = Vec::new();
+            for s in &list.strings {
+                let name = String::from_utf8_lossy(s);
+                acts.push(Activation::parse(&name, &mut ai, &mut bi).map_err(|e| e.context(&format!("node '{}'", a.name)))?);
+            }
+            if acts.len() == per_dir && dirs == 2 {
+                acts.extend_from_within(..);
+            }
+            if acts.len() != per_dir * dirs {
+                return Err(a.bad("activations", &format!("must list {} functions, lists {}", per_dir * dirs, acts.len())));
+            }
+            acts
+        }
+        _ => RecurrentSpec::new(cell, direction, hidden_size).activations,
+    };
+    let max_inputs = if matches!(cell, CellKind::Lstm { .. }) { 8 } else { 6 };
+    if inputs.len() > max_inputs || inputs.len() < 3 {
+        return Err(Error::InvalidModel(format!("node '{}' has {} inputs, {} takes 3 to {max_inputs}", a.name, inputs.len(), a.node.op_type)));
+    }
+    if a.node.output.len() > if matches!(cell, CellKind::Lstm { .. }) { 3 } else { 2 } {
+        return Err(Error::InvalidModel(format!("node '{}' has too many outputs", a.name)));
+    }
+    Ok(RecurrentSpec { cell, direction, hidden_size, activations, clip, layout })
+}
+
+/// Nodes whose operator this runtime does not implement, as `(op_type, node name)`, without
+/// importing the model (for `webrnn inspect`).
+pub fn unsupported_nodes(bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let model = <ModelProto as prost::Message>::decode(bytes)
+        .map_err(|e| Error::Format(format!("not a valid ONNX model (protobuf): {e}")))?;
+    let g = model.graph.unwrap_or_default();
+    Ok(g.node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !(n.domain.is_empty() || n.domain == "ai.onnx") || !SUPPORTED_OPS.contains(&n.op_type.as_str()))
+        .map(|(i, n)| (n.op_type.clone(), if n.name.is_empty() { format!("#{i}") } else { n.name.clone() }))
+        .collect())
+}

@@ -1,0 +1,83 @@
+//! Shared helpers for the integration tests: test-case discovery and tolerance comparison.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use webrnn::{onnx, Tensor};
+
+pub const CPU_ATOL: f32 = 1e-5;
+pub const CPU_RTOL: f32 = 1e-4;
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Case directories under `tests/data/<group>` (each with a model and `test_data_set_0`).
+pub fn cases(group: &str) -> Vec<PathBuf> {
+    let dir = data_dir().join(group);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("test_data_set_0").is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `input_N.pb` / `output_N.pb` files of a case, in N order.
+pub fn numbered(case: &Path, prefix: &str) -> Vec<PathBuf> {
+    let ds = case.join("test_data_set_0");
+    (0..)
+        .map(|i| ds.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect()
+}
+
+pub fn read_tensor(p: &Path) -> Tensor {
+    onnx::decode_tensor(&std::fs::read(p).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Max violation of `|a - b| <= atol + rtol·|b|` (0 when within tolerance); NaN must match NaN.
+pub fn compare(
+    what: &str,
+    got: &Tensor,
+    want: &Tensor,
+    atol: f32,
+    rtol: f32,
+) -> Result<f32, String> {
+    if got.shape() != want.shape() {
+        return Err(format!(
+            "{what}: shape {:?}, expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
+    }
+    let (g, w) = (
+        got.as_f32().map_err(|e| e.to_string())?,
+        want.as_f32().map_err(|e| e.to_string())?,
+    );
+    let mut max_err = 0f32;
+    for (i, (&a, &b)) in g.iter().zip(w).enumerate() {
+        if a.is_nan() || b.is_nan() {
+            if a.is_nan() != b.is_nan() {
+                return Err(format!("{what}[{i}]: {a} vs {b}"));
+            }
+            continue;
+        }
+        let err = (a - b).abs();
+        if err > atol + rtol * b.abs() {
+            return Err(format!("{what}[{i}]: {a} vs expected {b} (|diff| {err})"));
+        }
+        max_err = max_err.max(err);
+    }
+    Ok(max_err)
+}
+
+/// A fresh empty directory under the system temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("webrnn-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
