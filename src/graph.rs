@@ -21,23 +21,60 @@ pub enum Op {
     Mul,
     Div,
     MatMul,
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
-    Gather { axis: i64 },
-    Transpose { perm: Option<Vec<usize>> },
-    Reshape { allow_zero: bool },
-    Flatten { axis: i64 },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Gather {
+        axis: i64,
+    },
+    Transpose {
+        perm: Option<Vec<usize>>,
+    },
+    Reshape {
+        allow_zero: bool,
+    },
+    Flatten {
+        axis: i64,
+    },
     /// `axes` from the attribute (opset < 13) or `None` when they come from input 1 (or are absent).
-    Squeeze { axes: Option<Vec<i64>> },
-    Unsqueeze { axes: Option<Vec<i64>> },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
     /// Opset < 10 keeps starts/ends/axes in attributes.
-    Slice { attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)> },
-    Concat { axis: i64 },
-    Split { axis: i64, split: Option<Vec<i64>>, num_outputs: usize },
-    Shape { start: i64, end: Option<i64> },
-    ConstantOfShape { value: Tensor },
-    Cast { to: DType },
+    Slice {
+        attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+    },
+    Concat {
+        axis: i64,
+    },
+    Split {
+        axis: i64,
+        split: Option<Vec<i64>>,
+        num_outputs: usize,
+    },
+    Expand,
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
+    ConstantOfShape {
+        value: Tensor,
+    },
+    Cast {
+        to: DType,
+    },
     /// `legacy`: opset < 13 semantics (coerce to 2-D at `axis`).
-    Softmax { axis: i64, legacy: bool, log: bool },
+    Softmax {
+        axis: i64,
+        legacy: bool,
+        log: bool,
+    },
     Recurrent(RecurrentSpec),
 }
 
@@ -63,6 +100,7 @@ impl Op {
             Op::Slice { .. } => "Slice",
             Op::Concat { .. } => "Concat",
             Op::Split { .. } => "Split",
+            Op::Expand => "Expand",
             Op::Shape { .. } => "Shape",
             Op::ConstantOfShape { .. } => "ConstantOfShape",
             Op::Cast { .. } => "Cast",
@@ -220,7 +258,12 @@ impl Graph {
     /// Runs the scheduled nodes on `inputs` (one tensor per graph input, in order) and returns the
     /// wanted values in the schedule's order.
     /// Inputs the schedule does not read may be `None`.
-    pub fn execute(&self, sched: &Schedule, inputs: Vec<Option<Tensor>>, hook: &mut dyn StateHook) -> Result<Vec<Tensor>> {
+    pub fn execute(
+        &self,
+        sched: &Schedule,
+        inputs: Vec<Option<Tensor>>,
+        hook: &mut dyn StateHook,
+    ) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::InvalidArgument(format!(
                 "the model has {} inputs, {} were given",
@@ -243,11 +286,8 @@ impl Graph {
         }
         for (pos, &ni) in sched.nodes.iter().enumerate() {
             let node = &self.nodes[ni];
-            let args: Vec<Option<&Tensor>> = node
-                .inputs
-                .iter()
-                .map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref())))
-                .collect();
+            let args: Vec<Option<&Tensor>> =
+                node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
             let results = run_node(ni, node, &args, hook)
                 .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
             drop(args);
@@ -284,12 +324,7 @@ impl Graph {
 fn check_decl(decl: &ValueDecl, t: &Tensor) -> Result<()> {
     if let Some(dt) = decl.dtype {
         if dt != t.dtype() {
-            return Err(Error::Shape(format!(
-                "input '{}' must be {}, got {}",
-                decl.name,
-                dt.name(),
-                t.dtype().name()
-            )));
+            return Err(Error::Shape(format!("input '{}' must be {}, got {}", decl.name, dt.name(), t.dtype().name())));
         }
     }
     if let Some(dims) = &decl.dims {
@@ -308,10 +343,7 @@ fn check_decl(decl: &ValueDecl, t: &Tensor) -> Result<()> {
 }
 
 fn arg<'a>(args: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor> {
-    args.get(i)
-        .copied()
-        .flatten()
-        .ok_or_else(|| Error::InvalidModel(format!("required input {i} is missing")))
+    args.get(i).copied().flatten().ok_or_else(|| Error::InvalidModel(format!("required input {i} is missing")))
 }
 
 fn opt<'a>(args: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
@@ -370,6 +402,7 @@ fn run_node(index: usize, node: &Node, args: &[Option<&Tensor>], hook: &mut dyn 
             };
             ops::split(arg(args, 0)?, *axis, sizes.as_deref(), *num_outputs)
         }
+        Op::Expand => one(ops::expand(arg(args, 0)?, arg(args, 1)?)),
         Op::Shape { start, end } => one(ops::shape_of(arg(args, 0)?, *start, *end)),
         Op::ConstantOfShape { value } => one(ops::constant_of_shape(arg(args, 0)?, value)),
         Op::Cast { to } => one(ops::cast(arg(args, 0)?, *to)),

@@ -309,7 +309,8 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
     let mut candidates: Vec<Vec<(usize, usize)>> = Vec::new();
     for &i in &real {
         let d = &g.inputs[i];
-        let dims = d.dims.as_ref().ok_or_else(|| Error::InvalidModel(format!("input '{}' has no declared rank", d.name)))?;
+        let dims =
+            d.dims.as_ref().ok_or_else(|| Error::InvalidModel(format!("input '{}' has no declared rank", d.name)))?;
         let mut pairs: Vec<(usize, usize)> = Vec::new();
         for t in 0..dims.len() {
             for b in 0..dims.len() {
@@ -393,6 +394,7 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
         return Ok(SessionPlan { inputs: plans, state_inputs, outputs, state_outputs, cells, streamable, schedule });
     }
     Err(Error::InvalidModel(
-        "cannot find the time and batch axes of the model's inputs (sessions need each real input to carry both)".into(),
+        "cannot find the time and batch axes of the model's inputs (sessions need each real input to carry both)"
+            .into(),
     ))
 }

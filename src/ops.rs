@@ -43,9 +43,7 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = Tensor::strides(shape);
     let off = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| if i < off || shape[i - off] == 1 { 0 } else { own[i - off] })
-        .collect()
+    (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { own[i - off] }).collect()
 }
 
 fn broadcast_map<T: Copy, U>(
@@ -111,12 +109,7 @@ pub fn binary(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let (shape, v) = broadcast_map(a.shape(), x, b.shape(), y, f)?;
             Tensor::from_i64(shape, v)
         }
-        _ => shape_err!(
-            "{} needs operands of one type, got {} and {}",
-            op.name(),
-            a.dtype().name(),
-            b.dtype().name()
-        ),
+        _ => shape_err!("{} needs operands of one type, got {} and {}", op.name(), a.dtype().name(), b.dtype().name()),
     }
 }
 
@@ -366,7 +359,8 @@ pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<&[i64]>, ste
         }
         let fix = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
         let (s, e) = (fix(starts[i]), fix(ends[i]));
-        let (s, e) = if st > 0 { (s.clamp(0, dim), e.clamp(0, dim)) } else { (s.clamp(0, dim - 1), e.clamp(-1, dim - 1)) };
+        let (s, e) =
+            if st > 0 { (s.clamp(0, dim), e.clamp(0, dim)) } else { (s.clamp(0, dim - 1), e.clamp(-1, dim - 1)) };
         let len = if st > 0 {
             if e > s {
                 (e - s + st - 1) / st
@@ -384,10 +378,7 @@ pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<&[i64]>, ste
     }
     let strides = Tensor::strides(x.shape());
     remap(x, out_shape, |idx| {
-        idx.iter()
-            .enumerate()
-            .map(|(ax, &i)| ((begin[ax] + i as i64 * step[ax]) as usize) * strides[ax])
-            .sum()
+        idx.iter().enumerate().map(|(ax, &i)| ((begin[ax] + i as i64 * step[ax]) as usize) * strides[ax]).sum()
     })
 }
 
@@ -398,9 +389,8 @@ pub fn concat(parts: &[&Tensor], axis: i64) -> Result<Tensor> {
     let mut out_shape = first.shape().to_vec();
     out_shape[ax] = 0;
     for p in parts {
-        let ok = p.rank() == r
-            && p.dtype() == first.dtype()
-            && (0..r).all(|i| i == ax || p.shape()[i] == first.shape()[i]);
+        let ok =
+            p.rank() == r && p.dtype() == first.dtype() && (0..r).all(|i| i == ax || p.shape()[i] == first.shape()[i]);
         if !ok {
             return shape_err!("Concat: {:?} does not match {:?} along axis {ax}", p.shape(), first.shape());
         }
@@ -494,6 +484,20 @@ pub fn gather(data: &Tensor, indices: &Tensor, axis: i64) -> Result<Tensor> {
         Data::I64(v) => take!(v, I64),
     };
     Tensor::new(out_shape, out)
+}
+
+pub fn expand(x: &Tensor, shape: &Tensor) -> Result<Tensor> {
+    let dims: Vec<usize> = shape
+        .as_i64()?
+        .iter()
+        .map(|&d| if d < 0 { shape_err!("Expand: negative dim {d}") } else { Ok(d as usize) })
+        .collect::<Result<_>>()?;
+    let out = broadcast_shape(x.shape(), &dims)?;
+    if numel(&out)? > (1 << 28) {
+        return shape_err!("Expand: {out:?} is too large");
+    }
+    let strides = broadcast_strides(x.shape(), &out);
+    remap(x, out, |idx| idx.iter().zip(&strides).map(|(&i, &s)| i * s).sum())
 }
 
 pub fn shape_of(x: &Tensor, start: i64, end: Option<i64>) -> Result<Tensor> {

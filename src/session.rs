@@ -83,7 +83,8 @@ impl Slot {
 
 impl StateHook for BatchHook<'_> {
     fn initial_state(&mut self, node: usize, dims: &Dims) -> Result<Option<(Tensor, Option<Tensor>)>> {
-        let slot = self.slots.get(&node).ok_or_else(|| Error::InvalidModel("recurrent node without a state slot".into()))?;
+        let slot =
+            self.slots.get(&node).ok_or_else(|| Error::InvalidModel("recurrent node without a state slot".into()))?;
         let batch = self.current.len();
         if dims.batch != batch || dims.out != slot.out || dims.dirs != slot.dirs {
             return Err(Error::Shape(format!(
@@ -112,7 +113,9 @@ impl StateHook for BatchHook<'_> {
     }
 
     fn final_state(&mut self, node: usize, y_h: &Tensor, y_c: Option<&Tensor>) -> Result<()> {
-        let Some(slot) = self.slots.get(&node) else { return Ok(()) };
+        let Some(slot) = self.slots.get(&node) else {
+            return Ok(());
+        };
         let batch = self.staged.len();
         let mut scatter = |t: &Tensor, size: usize, base: usize| -> Result<()> {
             let v = t.as_f32()?;
@@ -244,11 +247,7 @@ impl Model {
             let data = match (p.dtype, data) {
                 (crate::tensor::DType::F32, Data::I64(v)) => Data::F32(v.into_iter().map(|x| x as f32).collect()),
                 (crate::tensor::DType::I64, Data::F32(v)) => {
-                    return Err(Error::Shape(format!(
-                        "input '{}' takes integer ids, got {} floats",
-                        p.name,
-                        v.len()
-                    )))
+                    return Err(Error::Shape(format!("input '{}' takes integer ids, got {} floats", p.name, v.len())))
                 }
                 (_, d) => d,
             };

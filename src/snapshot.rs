@@ -71,7 +71,9 @@ impl Session {
         let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let version = u32_at(take(4)?);
         if version != FORMAT_VERSION {
-            return Err(Error::CorruptState(format!("snapshot format version {version}, this runtime reads {FORMAT_VERSION}")));
+            return Err(Error::CorruptState(format!(
+                "snapshot format version {version}, this runtime reads {FORMAT_VERSION}"
+            )));
         }
         let fp = take(16)?;
         if fp != self.model().fingerprint() {
@@ -84,7 +86,10 @@ impl Session {
         let steps = u64::from_le_bytes(take(8)?.try_into().map_err(|_| Error::CorruptState("bad steps".into()))?);
         let n = u32_at(take(4)?) as usize;
         if n != self.state().len() {
-            return Err(Error::StateMismatch(format!("snapshot holds {n} values, the model's state has {}", self.state().len())));
+            return Err(Error::StateMismatch(format!(
+                "snapshot holds {n} values, the model's state has {}",
+                self.state().len()
+            )));
         }
         let raw = take(n.checked_mul(4).ok_or_else(|| Error::CorruptState("bad length".into()))?)?;
         if pos != body.len() {

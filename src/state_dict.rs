@@ -83,7 +83,9 @@ impl Weights<'_> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
                 .collect(),
-            Dtype::BF16 => d.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect(),
+            Dtype::BF16 => {
+                d.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect()
+            }
             Dtype::F16 => {
                 let bytes: Vec<u8> = d.to_vec();
                 let t = crate::onnx::proto::TensorProto {
@@ -105,7 +107,8 @@ impl Weights<'_> {
 
 /// Builds the graph of a state dict; see the module docs.
 pub fn import(bytes: &[u8], config_json: &str) -> Result<Graph> {
-    let cfg: Config = serde_json::from_str(config_json).map_err(|e| Error::Format(format!("state-dict config: {e}")))?;
+    let cfg: Config =
+        serde_json::from_str(config_json).map_err(|e| Error::Format(format!("state-dict config: {e}")))?;
     if cfg.format != "webrnn-state-dict" || cfg.version != 1 {
         return Err(Error::Format(format!(
             "state-dict config: format '{}' version {} (expected webrnn-state-dict version 1)",
@@ -137,7 +140,12 @@ impl Builder {
     }
     fn node(&mut self, name: &str, op: Op, inputs: Vec<Option<ValueId>>, outputs: usize) -> Vec<ValueId> {
         let outs: Vec<ValueId> = (0..outputs).map(|k| self.value(&format!("{name}:{k}"))).collect();
-        self.g.nodes.push(Node { name: name.to_string(), op, inputs, outputs: outs.iter().map(|&v| Some(v)).collect() });
+        self.g.nodes.push(Node {
+            name: name.to_string(),
+            op,
+            inputs,
+            outputs: outs.iter().map(|&v| Some(v)).collect(),
+        });
         outs
     }
 }
@@ -162,7 +170,9 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
     let act = match (cell, cfg.nonlinearity.as_deref()) {
         (CellKind::Rnn, None | Some("tanh")) => Some(Activation::Tanh),
         (CellKind::Rnn, Some("relu")) => Some(Activation::Relu),
-        (CellKind::Rnn, Some(o)) => return Err(Error::Format(format!("state-dict config: unknown nonlinearity '{o}'"))),
+        (CellKind::Rnn, Some(o)) => {
+            return Err(Error::Format(format!("state-dict config: unknown nonlinearity '{o}'")))
+        }
         (_, None) => None,
         (_, Some(_)) => return Err(Error::Format("state-dict config: nonlinearity is only valid for rnn".into())),
     };
@@ -181,9 +191,8 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         order.iter().flat_map(|&g| v[g * hidden * cols..(g + 1) * hidden * cols].iter().copied()).collect()
     };
 
-    let mut b = Builder {
-        g: Graph { value_names: vec![], nodes: vec![], inputs: vec![], outputs: vec![], constants: vec![] },
-    };
+    let mut b =
+        Builder { g: Graph { value_names: vec![], nodes: vec![], inputs: vec![], outputs: vec![], constants: vec![] } };
     let x = b.value("x");
     let h0 = b.value("h0");
     let c0 = lstm.then(|| b.value("c0"));
@@ -196,9 +205,19 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         dtype: Some(if tokens { DType::I64 } else { DType::F32 }),
         dims: Some(x_dims),
     });
-    b.g.inputs.push(ValueDecl { name: "h0".into(), id: h0, dtype: Some(DType::F32), dims: Some(vec![Some(ld), None, Some(out)]) });
+    b.g.inputs.push(ValueDecl {
+        name: "h0".into(),
+        id: h0,
+        dtype: Some(DType::F32),
+        dims: Some(vec![Some(ld), None, Some(out)]),
+    });
     if let Some(c0) = c0 {
-        b.g.inputs.push(ValueDecl { name: "c0".into(), id: c0, dtype: Some(DType::F32), dims: Some(vec![Some(ld), None, Some(hidden)]) });
+        b.g.inputs.push(ValueDecl {
+            name: "c0".into(),
+            id: c0,
+            dtype: Some(DType::F32),
+            dims: Some(vec![Some(ld), None, Some(hidden)]),
+        });
     }
 
     let mut cur = x;
@@ -206,7 +225,10 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         let view = w.st.tensor(key).map_err(|_| Error::InvalidModel(format!("state dict has no tensor '{key}'")))?;
         let shape = view.shape().to_vec();
         if shape.len() != 2 || shape[1] != cfg.input_size {
-            return Err(Error::Shape(format!("embedding '{key}' has shape {shape:?}, expected [vocab, {}]", cfg.input_size)));
+            return Err(Error::Shape(format!(
+                "embedding '{key}' has shape {shape:?}, expected [vocab, {}]",
+                cfg.input_size
+            )));
         }
         let table = b.constant(key, Tensor::from_f32(shape.clone(), w.get(key, &shape)?)?);
         cur = b.node("embedding", Op::Gather { axis: 0 }, vec![Some(table), Some(cur)], 1)[0];
@@ -237,12 +259,32 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         let name = format!("layer{layer}");
         let wc = b.constant(&format!("{name}.W"), Tensor::from_f32(vec![dirs, gates * hidden, in_size], wv)?);
         let rc = b.constant(&format!("{name}.R"), Tensor::from_f32(vec![dirs, gates * hidden, out], rv)?);
-        let bc = if cfg.bias { Some(b.constant(&format!("{name}.B"), Tensor::from_f32(vec![dirs, 2 * gates * hidden], bv)?)) } else { None };
-        let pc = if cfg.proj_size > 0 { Some(b.constant(&format!("{name}.proj"), Tensor::from_f32(vec![dirs, out, hidden], pv)?)) } else { None };
+        let bc = if cfg.bias {
+            Some(b.constant(&format!("{name}.B"), Tensor::from_f32(vec![dirs, 2 * gates * hidden], bv)?))
+        } else {
+            None
+        };
+        let pc = if cfg.proj_size > 0 {
+            Some(b.constant(&format!("{name}.proj"), Tensor::from_f32(vec![dirs, out, hidden], pv)?))
+        } else {
+            None
+        };
         let starts = b.ints(&format!("{name}.start"), &[(layer * dirs) as i64])?;
         let ends = b.ints(&format!("{name}.end"), &[((layer + 1) * dirs) as i64])?;
-        let h_init = b.node(&format!("{name}.h0"), Op::Slice { attrs: None }, vec![Some(h0), Some(starts), Some(ends), Some(axes0)], 1)[0];
-        let c_init = c0.map(|c0| b.node(&format!("{name}.c0"), Op::Slice { attrs: None }, vec![Some(c0), Some(starts), Some(ends), Some(axes0)], 1)[0]);
+        let h_init = b.node(
+            &format!("{name}.h0"),
+            Op::Slice { attrs: None },
+            vec![Some(h0), Some(starts), Some(ends), Some(axes0)],
+            1,
+        )[0];
+        let c_init = c0.map(|c0| {
+            b.node(
+                &format!("{name}.c0"),
+                Op::Slice { attrs: None },
+                vec![Some(c0), Some(starts), Some(ends), Some(axes0)],
+                1,
+            )[0]
+        });
         let mut spec = RecurrentSpec::new(cell, direction, hidden);
         if let Some(a) = act {
             spec.activations = vec![a; dirs];
@@ -260,17 +302,24 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         if lstm {
             y_c.push(Some(outs[2]));
         }
-        let tbdh = b.node(&format!("{name}.y_t"), Op::Transpose { perm: Some(vec![0, 2, 1, 3]) }, vec![Some(outs[0])], 1)[0];
+        let tbdh =
+            b.node(&format!("{name}.y_t"), Op::Transpose { perm: Some(vec![0, 2, 1, 3]) }, vec![Some(outs[0])], 1)[0];
         cur = b.node(&format!("{name}.y"), Op::Reshape { allow_zero: false }, vec![Some(tbdh), Some(flat_shape)], 1)[0];
     }
     if cfg.batch_first {
         cur = b.node("to_batch_major", Op::Transpose { perm: Some(vec![1, 0, 2]) }, vec![Some(cur)], 1)[0];
     }
     if let Some(head) = &cfg.head {
-        let view = w.st.tensor(&head.weight).map_err(|_| Error::InvalidModel(format!("state dict has no tensor '{}'", head.weight)))?;
+        let view =
+            w.st.tensor(&head.weight)
+                .map_err(|_| Error::InvalidModel(format!("state dict has no tensor '{}'", head.weight)))?;
         let shape = view.shape().to_vec();
         if shape.len() != 2 || shape[1] != dirs * out {
-            return Err(Error::Shape(format!("head '{}' has shape {shape:?}, expected [classes, {}]", head.weight, dirs * out)));
+            return Err(Error::Shape(format!(
+                "head '{}' has shape {shape:?}, expected [classes, {}]",
+                head.weight,
+                dirs * out
+            )));
         }
         let wt = crate::ops::transpose(&Tensor::from_f32(shape.clone(), w.get(&head.weight, &shape)?)?, None)?;
         let wc = b.constant(&head.weight, wt);
@@ -281,8 +330,13 @@ fn build(cfg: &Config, w: &Weights<'_>) -> Result<Graph> {
         }
         match head.activation.as_deref() {
             None | Some("none") => {}
-            Some("softmax") => cur = b.node("head.softmax", Op::Softmax { axis: -1, legacy: false, log: false }, vec![Some(cur)], 1)[0],
-            Some("log_softmax") => cur = b.node("head.log_softmax", Op::Softmax { axis: -1, legacy: false, log: true }, vec![Some(cur)], 1)[0],
+            Some("softmax") => {
+                cur = b.node("head.softmax", Op::Softmax { axis: -1, legacy: false, log: false }, vec![Some(cur)], 1)[0]
+            }
+            Some("log_softmax") => {
+                cur = b.node("head.log_softmax", Op::Softmax { axis: -1, legacy: false, log: true }, vec![Some(cur)], 1)
+                    [0]
+            }
             Some(o) => return Err(Error::Format(format!("state-dict config: unknown head activation '{o}'"))),
         }
     }

@@ -30,10 +30,7 @@ fn run_case(case: &Path, backend: &str) -> Result<f32, String> {
         .output()
         .map_err(|e| e.to_string())?;
     if !status.status.success() {
-        return Err(format!(
-            "{name}: webrnn run failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        ));
+        return Err(format!("{name}: webrnn run failed: {}", String::from_utf8_lossy(&status.stderr)));
     }
     let mut worst = 0f32;
     for (i, want) in numbered(case, "output").iter().enumerate() {
@@ -55,18 +52,11 @@ fn run_case(case: &Path, backend: &str) -> Result<f32, String> {
 
 fn run_group(group: &str, backend: &str, min_cases: usize) {
     let cases = cases(group);
-    assert!(
-        cases.len() >= min_cases,
-        "{group}: found {} cases, expected at least {min_cases}",
-        cases.len()
-    );
+    assert!(cases.len() >= min_cases, "{group}: found {} cases, expected at least {min_cases}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         match run_case(case, backend) {
-            Ok(err) => println!(
-                "{:<50} ok (max |diff| {err:.2e})",
-                case.file_name().unwrap().to_string_lossy()
-            ),
+            Ok(err) => println!("{:<50} ok (max |diff| {err:.2e})", case.file_name().unwrap().to_string_lossy()),
             Err(e) => failures.push(e),
         }
     }

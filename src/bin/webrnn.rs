@@ -37,48 +37,32 @@ struct Args {
 
 fn parse(args: &[String]) -> Result<Args> {
     let mut it = args.iter();
-    let mut a = Args {
-        model: PathBuf::new(),
-        config: None,
-        backend: Backend::Cpu,
-        out_dir: None,
-        inputs: vec![],
-    };
+    let mut a = Args { model: PathBuf::new(), config: None, backend: Backend::Cpu, out_dir: None, inputs: vec![] };
     let mut positional = Vec::new();
     while let Some(s) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| Error::InvalidArgument(format!("{flag} needs a value")))
-        };
+        let mut value =
+            |flag: &str| it.next().cloned().ok_or_else(|| Error::InvalidArgument(format!("{flag} needs a value")));
         match s.as_str() {
             "--config" => a.config = Some(value("--config")?.into()),
             "--backend" => a.backend = Backend::parse(&value("--backend")?)?,
             "--out-dir" => a.out_dir = Some(value("--out-dir")?.into()),
             "-h" | "--help" => return Err(Error::InvalidArgument(USAGE.replace('\n', " | "))),
-            f if f.starts_with("--") => {
-                return Err(Error::InvalidArgument(format!("unknown option {f}")))
-            }
+            f if f.starts_with("--") => return Err(Error::InvalidArgument(format!("unknown option {f}"))),
             p => positional.push(PathBuf::from(p)),
         }
     }
     let mut pos = positional.into_iter();
-    a.model = pos.next().ok_or_else(|| {
-        Error::InvalidArgument(format!("missing MODEL; {}", USAGE.replace('\n', " | ")))
-    })?;
+    a.model =
+        pos.next().ok_or_else(|| Error::InvalidArgument(format!("missing MODEL; {}", USAGE.replace('\n', " | "))))?;
     a.inputs = pos.collect();
     Ok(a)
 }
 
 fn load(path: &Path, config: Option<&Path>) -> Result<Model> {
     if path.extension().is_some_and(|e| e == "safetensors") {
-        let cfg_path = config
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| path.with_file_name("config.json"));
-        let cfg = std::fs::read_to_string(&cfg_path)
-            .map_err(|e| Error::Io(format!("{}: {e}", cfg_path.display())))?;
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| path.with_file_name("config.json"));
+        let cfg = std::fs::read_to_string(&cfg_path).map_err(|e| Error::Io(format!("{}: {e}", cfg_path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         Model::from_safetensors(&bytes, &cfg)
     } else {
         Model::from_onnx_file(path)
@@ -92,20 +76,14 @@ fn real_main(args: &[String]) -> Result<()> {
     match cmd.as_str() {
         "inspect" => inspect(&parse(rest)?),
         "run" => run(&parse(rest)?),
-        other => Err(Error::InvalidArgument(format!(
-            "unknown command '{other}'; {}",
-            USAGE.replace('\n', " | ")
-        ))),
+        other => Err(Error::InvalidArgument(format!("unknown command '{other}'; {}", USAGE.replace('\n', " | ")))),
     }
 }
 
 fn fmt_decl(d: &ValueDecl) -> String {
     let dims = match &d.dims {
         Some(dims) => {
-            let v: Vec<String> = dims
-                .iter()
-                .map(|x| x.map_or("?".into(), |n| n.to_string()))
-                .collect();
+            let v: Vec<String> = dims.iter().map(|x| x.map_or("?".into(), |n| n.to_string())).collect();
             format!("[{}]", v.join(", "))
         }
         None => "[unknown rank]".into(),
@@ -116,8 +94,7 @@ fn fmt_decl(d: &ValueDecl) -> String {
 fn inspect(a: &Args) -> Result<()> {
     let is_onnx = a.model.extension().is_none_or(|e| e != "safetensors");
     if is_onnx {
-        let bytes = std::fs::read(&a.model)
-            .map_err(|e| Error::Io(format!("{}: {e}", a.model.display())))?;
+        let bytes = std::fs::read(&a.model).map_err(|e| Error::Io(format!("{}: {e}", a.model.display())))?;
         let bad = onnx::unsupported_nodes(&bytes)?;
         if !bad.is_empty() {
             println!("unsupported:");
@@ -128,10 +105,9 @@ fn inspect(a: &Args) -> Result<()> {
     }
     let model = load(&a.model, a.config.as_deref())?;
     match model.source() {
-        webrnn::model::Source::Onnx(i) => println!(
-            "format: ONNX, opset {}, IR {}, producer '{}'",
-            i.opset, i.ir_version, i.producer
-        ),
+        webrnn::model::Source::Onnx(i) => {
+            println!("format: ONNX, opset {}, IR {}, producer '{}'", i.opset, i.ir_version, i.producer)
+        }
         webrnn::model::Source::StateDict => println!("format: PyTorch state_dict (safetensors)"),
     }
     println!("fingerprint: {}", model.fingerprint_hex());
@@ -144,23 +120,16 @@ fn inspect(a: &Args) -> Result<()> {
     for (_, n, s) in g.recurrent_nodes() {
         let acts: Vec<String> = s.activations.iter().map(|a| format!("{a:?}")).collect();
         let extra = match s.cell {
-            webrnn::cell::CellKind::Gru {
-                linear_before_reset,
-            } => format!(", linear_before_reset={}", linear_before_reset as u8),
+            webrnn::cell::CellKind::Gru { linear_before_reset } => {
+                format!(", linear_before_reset={}", linear_before_reset as u8)
+            }
             webrnn::cell::CellKind::Lstm { input_forget } => {
                 format!(", input_forget={}", input_forget as u8)
             }
             webrnn::cell::CellKind::Rnn => String::new(),
         };
-        let w = n
-            .inputs
-            .get(1)
-            .copied()
-            .flatten()
-            .and_then(|v| g.constants[v].as_ref());
-        let input_size = w.map_or("?".to_string(), |w| {
-            w.shape().get(2).map_or("?".into(), |s| s.to_string())
-        });
+        let w = n.inputs.get(1).copied().flatten().and_then(|v| g.constants[v].as_ref());
+        let input_size = w.map_or("?".to_string(), |w| w.shape().get(2).map_or("?".into(), |s| s.to_string()));
         println!(
             "  {} '{}': {} hidden={} input={}{} layout={} activations=[{}]{}",
             s.cell.op_name(),
@@ -174,12 +143,7 @@ fn inspect(a: &Args) -> Result<()> {
             s.clip.map_or(String::new(), |c| format!(" clip={c}"))
         );
     }
-    let others: Vec<&str> = g
-        .nodes
-        .iter()
-        .filter(|n| !matches!(n.op, Op::Recurrent(_)))
-        .map(|n| n.op.name())
-        .collect();
+    let others: Vec<&str> = g.nodes.iter().filter(|n| !matches!(n.op, Op::Recurrent(_))).map(|n| n.op.name()).collect();
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for o in others {
         match counts.iter_mut().find(|(n, _)| *n == o) {
@@ -188,23 +152,12 @@ fn inspect(a: &Args) -> Result<()> {
         }
     }
     let ops: Vec<String> = counts.iter().map(|(n, c)| format!("{n}×{c}")).collect();
-    println!(
-        "other ops: {}",
-        if ops.is_empty() {
-            "none".into()
-        } else {
-            ops.join(", ")
-        }
-    );
+    println!("other ops: {}", if ops.is_empty() { "none".into() } else { ops.join(", ") });
     match model.session_plan() {
         Ok(p) => {
             println!(
                 "sessions: {}",
-                if p.streamable {
-                    "streamable (step and run)"
-                } else {
-                    "run only (a layer runs backwards)"
-                }
+                if p.streamable { "streamable (step and run)" } else { "run only (a layer runs backwards)" }
             );
             for i in &p.inputs {
                 println!(
@@ -239,10 +192,7 @@ fn inspect(a: &Args) -> Result<()> {
 
 fn run(a: &Args) -> Result<()> {
     a.backend.ensure_available()?;
-    let out_dir = a
-        .out_dir
-        .as_ref()
-        .ok_or_else(|| Error::InvalidArgument("run needs --out-dir DIR".into()))?;
+    let out_dir = a.out_dir.as_ref().ok_or_else(|| Error::InvalidArgument("run needs --out-dir DIR".into()))?;
     let model = load(&a.model, a.config.as_deref())?;
     let mut inputs = Vec::new();
     for p in &a.inputs {
@@ -250,8 +200,7 @@ fn run(a: &Args) -> Result<()> {
         inputs.push(onnx::decode_tensor(&bytes).map_err(|e| e.context(&p.display().to_string()))?);
     }
     let outputs = model.run_graph(inputs)?;
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| Error::Io(format!("{}: {e}", out_dir.display())))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::Io(format!("{}: {e}", out_dir.display())))?;
     for (i, (t, decl)) in outputs.iter().zip(&model.graph().outputs).enumerate() {
         let path = out_dir.join(format!("output_{i}.pb"));
         std::fs::write(&path, onnx::encode_tensor(t, &decl.name))

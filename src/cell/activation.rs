@@ -48,9 +48,7 @@ impl Activation {
                 Activation::ScaledTanh { alpha, beta: betas.next().copied().unwrap_or(1.0) }
             }
             "thresholdedrelu" => Activation::ThresholdedRelu { alpha: a(1.0) },
-            other => {
-                return Err(Error::InvalidModel(format!("unknown recurrent activation '{other}'")))
-            }
+            other => return Err(Error::InvalidModel(format!("unknown recurrent activation '{other}'"))),
         })
     }
 
@@ -155,10 +153,7 @@ mod tests {
             Activation::parse("HardSigmoid", &mut a, &mut b).unwrap(),
             Activation::HardSigmoid { alpha: 0.5, beta: 0.7 }
         );
-        assert_eq!(
-            Activation::parse("LeakyRelu", &mut a, &mut b).unwrap(),
-            Activation::LeakyRelu { alpha: 0.3 }
-        );
+        assert_eq!(Activation::parse("LeakyRelu", &mut a, &mut b).unwrap(), Activation::LeakyRelu { alpha: 0.3 });
         assert_eq!(Activation::parse("elu", &mut a, &mut b).unwrap(), Activation::Elu { alpha: 1.0 });
         assert!(Activation::parse("Swish", &mut a, &mut b).is_err());
     }

@@ -17,9 +17,34 @@ pub use tensor_proto::{decode_tensor, encode_tensor, ExternalLoader};
 
 /// The operators this runtime implements (default ONNX domain).
 pub const SUPPORTED_OPS: &[&str] = &[
-    "GRU", "LSTM", "RNN", "Gather", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose", "Reshape",
-    "Squeeze", "Unsqueeze", "Slice", "Concat", "Split", "Constant", "ConstantOfShape", "Shape", "Identity",
-    "Cast", "Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Gather",
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Slice",
+    "Concat",
+    "Split",
+    "Constant",
+    "ConstantOfShape",
+    "Shape",
+    "Identity",
+    "Cast",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Flatten",
 ];
 
 /// Facts about the file that the graph does not keep.
@@ -90,7 +115,11 @@ pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph,
     for (i, n) in g.node.iter().enumerate() {
         let node_name = if n.name.is_empty() { format!("#{i} ({})", n.op_type) } else { n.name.clone() };
         if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-            return Err(Error::unsupported(&format!("{}::{}", n.domain, n.op_type), &node_name, "custom domains are not supported"));
+            return Err(Error::unsupported(
+                &format!("{}::{}", n.domain, n.op_type),
+                &node_name,
+                "custom domains are not supported",
+            ));
         }
         let inp: Vec<Option<ValueId>> =
             n.input.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
@@ -98,7 +127,11 @@ pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph,
             n.output.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
         if n.op_type == "Constant" {
             let t = constant_value(n, &node_name)?;
-            let id = out.first().copied().flatten().ok_or_else(|| Error::InvalidModel(format!("Constant node '{node_name}' has no output")))?;
+            let id = out
+                .first()
+                .copied()
+                .flatten()
+                .ok_or_else(|| Error::InvalidModel(format!("Constant node '{node_name}' has no output")))?;
             constants.insert(id, t);
             continue;
         }
@@ -118,7 +151,13 @@ pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph,
         }
         v
     };
-    let graph = Graph { value_names: names, nodes: topo_sort(nodes, &inputs, &const_vec)?, inputs, outputs, constants: const_vec };
+    let graph = Graph {
+        value_names: names,
+        nodes: topo_sort(nodes, &inputs, &const_vec)?,
+        inputs,
+        outputs,
+        constants: const_vec,
+    };
     for o in &graph.outputs {
         let defined = graph.constants[o.id].is_some()
             || graph.inputs.iter().any(|i| i.id == o.id)
@@ -139,7 +178,10 @@ fn decl(vi: &ValueInfoProto, id: ValueId) -> Result<ValueDecl> {
         _ => None,
     };
     let dims = tt.and_then(|t| t.shape.as_ref()).map(|s| {
-        s.dim.iter().map(|d| d.dim_value.and_then(|v| usize::try_from(v).ok()).filter(|_| d.dim_param.is_none())).collect()
+        s.dim
+            .iter()
+            .map(|d| d.dim_value.and_then(|v| usize::try_from(v).ok()).filter(|_| d.dim_param.is_none()))
+            .collect()
     });
     Ok(ValueDecl { name: vi.name.clone(), id, dtype, dims })
 }
@@ -211,9 +253,7 @@ impl<'a> Attrs<'a> {
         self.get(key).map(|a| a.ints.clone())
     }
     fn string(&self, key: &str) -> Result<Option<String>> {
-        self.get(key)
-            .map(|a| String::from_utf8(a.s.clone()).map_err(|_| self.bad(key, "is not UTF-8")))
-            .transpose()
+        self.get(key).map(|a| String::from_utf8(a.s.clone()).map_err(|_| self.bad(key, "is not UTF-8"))).transpose()
     }
     fn bad(&self, key: &str, what: &str) -> Error {
         Error::InvalidModel(format!("node '{}' ({}): attribute {key} {what}", self.name, self.node.op_type))
@@ -243,7 +283,13 @@ fn constant_value(n: &NodeProto, node_name: &str) -> Result<Tensor> {
     Err(Error::unsupported("Constant", node_name, "only tensor, float(s) and int(s) values are supported"))
 }
 
-fn parse_op(n: &NodeProto, node_name: &str, opset: i64, constants: &HashMap<ValueId, Tensor>, inputs: &[Option<ValueId>]) -> Result<Op> {
+fn parse_op(
+    n: &NodeProto,
+    node_name: &str,
+    opset: i64,
+    constants: &HashMap<ValueId, Tensor>,
+    inputs: &[Option<ValueId>],
+) -> Result<Op> {
     let a = Attrs { node: n, name: node_name };
     let op = match n.op_type.as_str() {
         "Identity" => Op::Identity,
@@ -265,7 +311,9 @@ fn parse_op(n: &NodeProto, node_name: &str, opset: i64, constants: &HashMap<Valu
         "Transpose" => Op::Transpose {
             perm: a
                 .ints("perm")
-                .map(|p| p.iter().map(|&v| usize::try_from(v).map_err(|_| a.bad("perm", "has a negative entry"))).collect())
+                .map(|p| {
+                    p.iter().map(|&v| usize::try_from(v).map_err(|_| a.bad("perm", "has a negative entry"))).collect()
+                })
                 .transpose()?,
         },
         "Reshape" => Op::Reshape { allow_zero: a.int("allowzero", 0) != 0 },
@@ -293,10 +341,13 @@ fn parse_op(n: &NodeProto, node_name: &str, opset: i64, constants: &HashMap<Valu
             split: if opset < 13 { a.ints("split") } else { None },
             num_outputs: n.output.len(),
         },
+        "Expand" => Op::Expand,
         "Shape" => Op::Shape { start: a.int("start", 0), end: a.get("end").map(|e| e.i) },
         "ConstantOfShape" => {
             let value = match a.get("value").and_then(|v| v.t.as_ref()) {
-                Some(t) => tensor_proto::to_tensor(t, &mut |_: &str| Err(Error::Format("external data in ConstantOfShape".into())))?,
+                Some(t) => tensor_proto::to_tensor(t, &mut |_: &str| {
+                    Err(Error::Format("external data in ConstantOfShape".into()))
+                })?,
                 None => Tensor::from_f32(vec![1], vec![0.0])?,
             };
             if value.len() != 1 {
@@ -322,7 +373,11 @@ fn parse_op(n: &NodeProto, node_name: &str, opset: i64, constants: &HashMap<Valu
     Ok(op)
 }
 
-fn parse_recurrent(a: &Attrs<'_>, constants: &HashMap<ValueId, Tensor>, inputs: &[Option<ValueId>]) -> Result<RecurrentSpec> {
+fn parse_recurrent(
+    a: &Attrs<'_>,
+    constants: &HashMap<ValueId, Tensor>,
+    inputs: &[Option<ValueId>],
+) -> Result<RecurrentSpec> {
     let cell = match a.node.op_type.as_str() {
         "GRU" => CellKind::Gru { linear_before_reset: a.int("linear_before_reset", 0) != 0 },
         "LSTM" => CellKind::Lstm { input_forget: a.int("input_forget", 0) != 0 },
@@ -366,13 +421,17 @@ fn parse_recurrent(a: &Attrs<'_>, constants: &HashMap<ValueId, Tensor>, inputs: 
             let mut acts = Vec::new();
             for s in &list.strings {
                 let name = String::from_utf8_lossy(s);
-                acts.push(Activation::parse(&name, &mut ai, &mut bi).map_err(|e| e.context(&format!("node '{}'", a.name)))?);
+                acts.push(
+                    Activation::parse(&name, &mut ai, &mut bi).map_err(|e| e.context(&format!("node '{}'", a.name)))?,
+                );
             }
             if acts.len() == per_dir && dirs == 2 {
                 acts.extend_from_within(..);
             }
             if acts.len() != per_dir * dirs {
-                return Err(a.bad("activations", &format!("must list {} functions, lists {}", per_dir * dirs, acts.len())));
+                return Err(
+                    a.bad("activations", &format!("must list {} functions, lists {}", per_dir * dirs, acts.len()))
+                );
             }
             acts
         }
@@ -380,7 +439,12 @@ fn parse_recurrent(a: &Attrs<'_>, constants: &HashMap<ValueId, Tensor>, inputs: 
     };
     let max_inputs = if matches!(cell, CellKind::Lstm { .. }) { 8 } else { 6 };
     if inputs.len() > max_inputs || inputs.len() < 3 {
-        return Err(Error::InvalidModel(format!("node '{}' has {} inputs, {} takes 3 to {max_inputs}", a.name, inputs.len(), a.node.op_type)));
+        return Err(Error::InvalidModel(format!(
+            "node '{}' has {} inputs, {} takes 3 to {max_inputs}",
+            a.name,
+            inputs.len(),
+            a.node.op_type
+        )));
     }
     if a.node.output.len() > if matches!(cell, CellKind::Lstm { .. }) { 3 } else { 2 } {
         return Err(Error::InvalidModel(format!("node '{}' has too many outputs", a.name)));
@@ -397,7 +461,9 @@ pub fn unsupported_nodes(bytes: &[u8]) -> Result<Vec<(String, String)>> {
     Ok(g.node
         .iter()
         .enumerate()
-        .filter(|(_, n)| !(n.domain.is_empty() || n.domain == "ai.onnx") || !SUPPORTED_OPS.contains(&n.op_type.as_str()))
+        .filter(|(_, n)| {
+            !(n.domain.is_empty() || n.domain == "ai.onnx") || !SUPPORTED_OPS.contains(&n.op_type.as_str())
+        })
         .map(|(i, n)| (n.op_type.clone(), if n.name.is_empty() { format!("#{i}") } else { n.name.clone() }))
         .collect())
 }

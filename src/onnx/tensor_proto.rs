@@ -12,8 +12,9 @@ pub type ExternalLoader<'a> = dyn FnMut(&str) -> Result<std::sync::Arc<Vec<u8>>>
 pub fn dtype_of(elem: i32) -> Option<DType> {
     match elem {
         dt::FLOAT | dt::DOUBLE | dt::FLOAT16 | dt::BFLOAT16 => Some(DType::F32),
-        dt::UINT8 | dt::INT8 | dt::UINT16 | dt::INT16 | dt::INT32 | dt::INT64 | dt::BOOL | dt::UINT32
-        | dt::UINT64 => Some(DType::I64),
+        dt::UINT8 | dt::INT8 | dt::UINT16 | dt::INT16 | dt::INT32 | dt::INT64 | dt::BOOL | dt::UINT32 | dt::UINT64 => {
+            Some(DType::I64)
+        }
         _ => None,
     }
 }
@@ -65,7 +66,9 @@ fn decode_raw(elem: i32, raw: &[u8], n: usize) -> Result<Data> {
         dt::FLOAT => Data::F32(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         dt::DOUBLE => Data::F32(chunks.map(|c| f64::from_le_bytes(arr(c)) as f32).collect()),
         dt::FLOAT16 => Data::F32(chunks.map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()),
-        dt::BFLOAT16 => Data::F32(chunks.map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect()),
+        dt::BFLOAT16 => {
+            Data::F32(chunks.map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect())
+        }
         dt::INT8 => Data::I64(chunks.map(|c| c[0] as i8 as i64).collect()),
         dt::UINT8 | dt::BOOL => Data::I64(chunks.map(|c| c[0] as i64).collect()),
         dt::INT16 => Data::I64(chunks.map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect()),
@@ -80,10 +83,15 @@ fn decode_raw(elem: i32, raw: &[u8], n: usize) -> Result<Data> {
 
 fn external_bytes(t: &TensorProto, load: &mut ExternalLoader<'_>) -> Result<Vec<u8>> {
     let get = |k: &str| t.external_data.iter().find(|e| e.key == k).map(|e| e.value.as_str());
-    let location = get("location").ok_or_else(|| Error::Format(format!("tensor '{}': external data without a location", t.name)))?;
+    let location = get("location")
+        .ok_or_else(|| Error::Format(format!("tensor '{}': external data without a location", t.name)))?;
     let num = |k: &str| -> Result<Option<usize>> {
         get(k)
-            .map(|v| v.trim().parse::<usize>().map_err(|_| Error::Format(format!("tensor '{}': bad external {k} '{v}'", t.name))))
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| Error::Format(format!("tensor '{}': bad external {k} '{v}'", t.name)))
+            })
             .transpose()
     };
     let offset = num("offset")?.unwrap_or(0);
@@ -122,7 +130,9 @@ pub fn to_tensor(t: &TensorProto, load: &mut ExternalLoader<'_>) -> Result<Tenso
             dt::FLOAT => Data::F32(t.float_data.clone()),
             dt::DOUBLE => Data::F32(t.double_data.iter().map(|&v| v as f32).collect()),
             dt::FLOAT16 => Data::F32(t.int32_data.iter().map(|&v| f16_to_f32(v as u16)).collect()),
-            dt::BFLOAT16 => Data::F32(t.int32_data.iter().map(|&v| f32::from_bits((v as u32 & 0xffff) << 16)).collect()),
+            dt::BFLOAT16 => {
+                Data::F32(t.int32_data.iter().map(|&v| f32::from_bits((v as u32 & 0xffff) << 16)).collect())
+            }
             dt::INT64 => Data::I64(t.int64_data.clone()),
             dt::UINT32 | dt::UINT64 => Data::I64(t.uint64_data.iter().map(|&v| v as i64).collect()),
             _ => Data::I64(t.int32_data.iter().map(|&v| v as i64).collect()),
@@ -134,8 +144,11 @@ pub fn to_tensor(t: &TensorProto, load: &mut ExternalLoader<'_>) -> Result<Tenso
 
 /// Decodes one serialized `TensorProto` file (as in ONNX test data sets).
 pub fn decode_tensor(bytes: &[u8]) -> Result<Tensor> {
-    let t = <TensorProto as prost::Message>::decode(bytes).map_err(|e| Error::Format(format!("not a TensorProto: {e}")))?;
-    to_tensor(&t, &mut |loc: &str| Err(Error::Format(format!("a standalone tensor cannot refer to external file {loc}"))))
+    let t =
+        <TensorProto as prost::Message>::decode(bytes).map_err(|e| Error::Format(format!("not a TensorProto: {e}")))?;
+    to_tensor(&t, &mut |loc: &str| {
+        Err(Error::Format(format!("a standalone tensor cannot refer to external file {loc}")))
+    })
 }
 
 /// Serializes a tensor as a `TensorProto` (float32 or int64, raw little-endian data).

@@ -27,36 +27,19 @@ pub fn cases(group: &str) -> Vec<PathBuf> {
 /// `input_N.pb` / `output_N.pb` files of a case, in N order.
 pub fn numbered(case: &Path, prefix: &str) -> Vec<PathBuf> {
     let ds = case.join("test_data_set_0");
-    (0..)
-        .map(|i| ds.join(format!("{prefix}_{i}.pb")))
-        .take_while(|p| p.exists())
-        .collect()
+    (0..).map(|i| ds.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.exists()).collect()
 }
 
 pub fn read_tensor(p: &Path) -> Tensor {
-    onnx::decode_tensor(&std::fs::read(p).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    onnx::decode_tensor(&std::fs::read(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Max violation of `|a - b| <= atol + rtol·|b|` (0 when within tolerance); NaN must match NaN.
-pub fn compare(
-    what: &str,
-    got: &Tensor,
-    want: &Tensor,
-    atol: f32,
-    rtol: f32,
-) -> Result<f32, String> {
+pub fn compare(what: &str, got: &Tensor, want: &Tensor, atol: f32, rtol: f32) -> Result<f32, String> {
     if got.shape() != want.shape() {
-        return Err(format!(
-            "{what}: shape {:?}, expected {:?}",
-            got.shape(),
-            want.shape()
-        ));
+        return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), want.shape()));
     }
-    let (g, w) = (
-        got.as_f32().map_err(|e| e.to_string())?,
-        want.as_f32().map_err(|e| e.to_string())?,
-    );
+    let (g, w) = (got.as_f32().map_err(|e| e.to_string())?, want.as_f32().map_err(|e| e.to_string())?);
     let mut max_err = 0f32;
     for (i, (&a, &b)) in g.iter().zip(w).enumerate() {
         if a.is_nan() || b.is_nan() {
