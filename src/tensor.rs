@@ -32,11 +32,17 @@ pub struct Tensor {
     data: Data,
 }
 
-/// Number of elements of `shape`, or an error if it overflows `usize`.
+/// The most elements one tensor may hold (256 MiB of f32). Larger shapes are refused before any
+/// allocation: in wasm a failed allocation aborts the instance.
+pub const MAX_ELEMENTS: usize = 1 << 26;
+
+/// Number of elements of `shape`, or an error if it exceeds [`MAX_ELEMENTS`].
 pub fn numel(shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d).ok_or_else(|| Error::Shape(format!("shape {shape:?} is too large")))
-    })
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS || shape.contains(&0))
+        .ok_or_else(|| Error::Shape(format!("shape {shape:?} is too large (limit {MAX_ELEMENTS} elements)")))
 }
 
 impl Tensor {

@@ -249,7 +249,7 @@ pub fn run_reference(spec: &RecurrentSpec, inp: &RecurrentInputs<'_>) -> Result<
     let per_dir = spec.cell.activations_per_direction();
 
     // Outputs in layout 0: Y [T, D, B, out], Y_h [D, B, out], Y_c [D, B, H].
-    let mut y = vec![0f32; seq * dirs * batch * out];
+    let mut y = vec![0f32; crate::tensor::numel(&[seq, dirs, batch, out])?];
     let mut y_h = vec![0f32; dirs * batch * out];
     let mut y_c = vec![0f32; if is_lstm { dirs * batch * hidden } else { 0 }];
 

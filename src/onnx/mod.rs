@@ -47,6 +47,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Flatten",
 ];
 
+/// Largest accepted `hidden_size`.
+const MAX_HIDDEN: i64 = 1 << 16;
+
 /// Facts about the file that the graph does not keep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnnxInfo {
@@ -395,13 +398,13 @@ fn parse_recurrent(
         other => return Err(a.bad("layout", &format!("must be 0 or 1, is {other}"))),
     };
     let hidden_size = match a.get("hidden_size") {
-        Some(h) if h.i > 0 => h.i as usize,
-        Some(_) => return Err(a.bad("hidden_size", "must be positive")),
+        Some(h) if h.i > 0 && h.i <= MAX_HIDDEN => h.i as usize,
+        Some(_) => return Err(a.bad("hidden_size", &format!("must be in 1..={MAX_HIDDEN}"))),
         None => {
             // Optional in ONNX: infer from a constant R of shape [dirs, G*H, H].
             let r = inputs.get(2).copied().flatten().and_then(|id| constants.get(&id));
             match r.map(|r| r.shape().to_vec()) {
-                Some(s) if s.len() == 3 => s[2],
+                Some(s) if s.len() == 3 && s[2] > 0 && s[2] as i64 <= MAX_HIDDEN => s[2],
                 _ => return Err(a.bad("hidden_size", "is missing and R is not a constant")),
             }
         }

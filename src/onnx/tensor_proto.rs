@@ -53,8 +53,9 @@ fn f16_to_f32(bits: u16) -> f32 {
 /// Decodes little-endian raw bytes of element type `elem`.
 fn decode_raw(elem: i32, raw: &[u8], n: usize) -> Result<Data> {
     let size = elem_size(elem);
-    if raw.len() != n.checked_mul(size).unwrap_or(usize::MAX) {
-        return Err(Error::Format(format!("raw data holds {} bytes, {n} elements need {}", raw.len(), n * size)));
+    let want = n.saturating_mul(size);
+    if raw.len() != want {
+        return Err(Error::Format(format!("raw data holds {} bytes, {n} elements need {want}", raw.len())));
     }
     let chunks = raw.chunks_exact(size);
     let arr = |c: &[u8]| -> [u8; 8] {
