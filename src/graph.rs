@@ -9,6 +9,9 @@ use crate::tensor::{DType, Tensor};
 
 pub type ValueId = usize;
 
+/// Opset < 10 `Slice` attributes: starts, ends, optional axes.
+pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
+
 /// One operator with its attributes already parsed and validated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -48,7 +51,7 @@ pub enum Op {
     },
     /// Opset < 10 keeps starts/ends/axes in attributes.
     Slice {
-        attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+        attrs: Option<SliceAttrs>,
     },
     Concat {
         axis: i64,

@@ -43,9 +43,7 @@ fn variants(bytes: &[u8], rng: &mut Rng, count: usize) -> Vec<(String, Vec<u8>)>
             }
             1 => {
                 let p = rng.below(n);
-                for q in p..(p + 4).min(n) {
-                    b[q] = 0xff;
-                }
+                b[p..(p + 4).min(n)].fill(0xff);
                 format!("0xff x4 at {p}")
             }
             2 => {

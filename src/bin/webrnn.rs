@@ -8,7 +8,14 @@
 //! (its config from `--config`, else `config.json` beside it). On failure: one line on stderr and
 //! exit status 1.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// `writeln!` into the report string (writing to a String cannot fail).
+macro_rules! p {
+    ($o:expr, $($arg:tt)*) => {{ let _ = writeln!($o, $($arg)*); }};
+}
 use std::process::ExitCode;
 
 use webrnn::graph::{Op, ValueDecl};
@@ -92,31 +99,32 @@ fn fmt_decl(d: &ValueDecl) -> String {
 }
 
 fn inspect(a: &Args) -> Result<()> {
+    let mut o = String::new();
     let is_onnx = a.model.extension().is_none_or(|e| e != "safetensors");
     if is_onnx {
         let bytes = std::fs::read(&a.model).map_err(|e| Error::Io(format!("{}: {e}", a.model.display())))?;
         let bad = onnx::unsupported_nodes(&bytes)?;
         if !bad.is_empty() {
-            println!("unsupported:");
+            p!(o, "unsupported:");
             for (op, node) in &bad {
-                println!("  {op} (node '{node}')");
+                p!(o, "  {op} (node '{node}')");
             }
         }
     }
     let model = load(&a.model, a.config.as_deref())?;
     match model.source() {
         webrnn::model::Source::Onnx(i) => {
-            println!("format: ONNX, opset {}, IR {}, producer '{}'", i.opset, i.ir_version, i.producer)
+            p!(o, "format: ONNX, opset {}, IR {}, producer '{}'", i.opset, i.ir_version, i.producer)
         }
-        webrnn::model::Source::StateDict => println!("format: PyTorch state_dict (safetensors)"),
+        webrnn::model::Source::StateDict => p!(o, "format: PyTorch state_dict (safetensors)"),
     }
-    println!("fingerprint: {}", model.fingerprint_hex());
+    p!(o, "fingerprint: {}", model.fingerprint_hex());
     let g = model.graph();
-    println!("inputs:");
-    g.inputs.iter().for_each(|d| println!("  {}", fmt_decl(d)));
-    println!("outputs:");
-    g.outputs.iter().for_each(|d| println!("  {}", fmt_decl(d)));
-    println!("layers:");
+    p!(o, "inputs:");
+    g.inputs.iter().for_each(|d| p!(o, "  {}", fmt_decl(d)));
+    p!(o, "outputs:");
+    g.outputs.iter().for_each(|d| p!(o, "  {}", fmt_decl(d)));
+    p!(o, "layers:");
     for (_, n, s) in g.recurrent_nodes() {
         let acts: Vec<String> = s.activations.iter().map(|a| format!("{a:?}")).collect();
         let extra = match s.cell {
@@ -130,7 +138,8 @@ fn inspect(a: &Args) -> Result<()> {
         };
         let w = n.inputs.get(1).copied().flatten().and_then(|v| g.constants[v].as_ref());
         let input_size = w.map_or("?".to_string(), |w| w.shape().get(2).map_or("?".into(), |s| s.to_string()));
-        println!(
+        p!(
+            o,
             "  {} '{}': {} hidden={} input={}{} layout={} activations=[{}]{}",
             s.cell.op_name(),
             n.name,
@@ -152,15 +161,17 @@ fn inspect(a: &Args) -> Result<()> {
         }
     }
     let ops: Vec<String> = counts.iter().map(|(n, c)| format!("{n}×{c}")).collect();
-    println!("other ops: {}", if ops.is_empty() { "none".into() } else { ops.join(", ") });
+    p!(o, "other ops: {}", if ops.is_empty() { "none".into() } else { ops.join(", ") });
     match model.session_plan() {
         Ok(p) => {
-            println!(
+            p!(
+                o,
                 "sessions: {}",
                 if p.streamable { "streamable (step and run)" } else { "run only (a layer runs backwards)" }
             );
             for i in &p.inputs {
-                println!(
+                p!(
+                    o,
                     "  real input {}: time axis {}, batch axis {}, {} value(s) per step",
                     i.name,
                     i.time_axis,
@@ -169,25 +180,26 @@ fn inspect(a: &Args) -> Result<()> {
                 );
             }
             for &i in &p.state_inputs {
-                println!("  state input {}", g.inputs[i].name);
+                p!(o, "  state input {}", g.inputs[i].name);
             }
-            for o in &p.outputs {
-                println!(
+            for out in &p.outputs {
+                p!(
+                    o,
                     "  output {}: time axis {}, batch axis {}",
-                    o.name,
-                    o.time_axis.map_or("none".into(), |t| t.to_string()),
-                    o.batch_axis
+                    out.name,
+                    out.time_axis.map_or("none".into(), |t| t.to_string()),
+                    out.batch_axis
                 );
             }
             for &i in &p.state_outputs {
-                println!("  state output {}", g.outputs[i].name);
+                p!(o, "  state output {}", g.outputs[i].name);
             }
             let total: usize = p.cells.iter().map(|c| c.state_len()).sum();
-            println!("  state: {total} float(s) per session");
+            p!(o, "  state: {total} float(s) per session");
         }
-        Err(e) => println!("sessions: unavailable ({e})"),
+        Err(e) => p!(o, "sessions: unavailable ({e})"),
     }
-    Ok(())
+    std::io::stdout().write_all(o.as_bytes()).map_err(|e| Error::Io(format!("stdout: {e}")))
 }
 
 fn run(a: &Args) -> Result<()> {

@@ -92,9 +92,7 @@ impl Activation {
             Activation::Affine { alpha, beta } => alpha * x + beta,
             Activation::ScaledTanh { alpha, beta } => alpha * (beta * x).tanh(),
             Activation::ThresholdedRelu { alpha } => {
-                if x > alpha {
-                    x
-                } else if x.is_nan() {
+                if x > alpha || x.is_nan() {
                     x
                 } else {
                     0.0

@@ -274,7 +274,7 @@ pub fn run_reference(spec: &RecurrentSpec, inp: &RecurrentInputs<'_>) -> Result<
         let p_d = p.map(|p| &p[d * 3 * hidden..(d + 1) * 3 * hidden]);
         let proj_d = proj.map(|p| &p[d * out * hidden..(d + 1) * out * hidden]);
 
-        for b in 0..batch {
+        for (b, &len) in lens.iter().enumerate() {
             let mut h = vec![0f32; out];
             let mut c = vec![0f32; hidden];
             if let Some(h0) = init_h {
@@ -285,7 +285,6 @@ pub fn run_reference(spec: &RecurrentSpec, inp: &RecurrentInputs<'_>) -> Result<
                 let o = state_offset(spec.layout, &dims, d, b, hidden);
                 c.copy_from_slice(&c0[o..o + hidden]);
             }
-            let len = lens[b];
             let mut xw = vec![0f32; gh]; // X_t · Wᵀ + Wb
             let mut hr = vec![0f32; gh]; // H_{t-1} · Rᵀ + Rb
             for step in 0..len {

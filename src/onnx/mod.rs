@@ -15,38 +15,6 @@ use crate::tensor::Tensor;
 use proto::{AttributeProto, ModelProto, NodeProto, ValueInfoProto};
 pub use tensor_proto::{decode_tensor, encode_tensor, ExternalLoader};
 
-/// The operators this runtime implements (default ONNX domain).
-pub const SUPPORTED_OPS: &[&str] = &[
-    "GRU",
-    "LSTM",
-    "RNN",
-    "Gather",
-    "MatMul",
-    "Gemm",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Transpose",
-    "Reshape",
-    "Squeeze",
-    "Unsqueeze",
-    "Slice",
-    "Concat",
-    "Split",
-    "Constant",
-    "ConstantOfShape",
-    "Shape",
-    "Identity",
-    "Cast",
-    "Relu",
-    "Sigmoid",
-    "Tanh",
-    "Softmax",
-    "LogSoftmax",
-    "Flatten",
-];
-
 /// Largest accepted `hidden_size`.
 const MAX_HIDDEN: i64 = 1 << 16;
 
@@ -455,18 +423,24 @@ fn parse_recurrent(
     Ok(RecurrentSpec { cell, direction, hidden_size, activations, clip, layout })
 }
 
-/// Nodes whose operator this runtime does not implement, as `(op_type, node name)`, without
-/// importing the model (for `webrnn inspect`).
+/// Nodes whose operator (or operator option) this runtime does not implement, as
+/// `(op_type, node name)`, without importing the model (for `webrnn inspect`).
 pub fn unsupported_nodes(bytes: &[u8]) -> Result<Vec<(String, String)>> {
     let model = <ModelProto as prost::Message>::decode(bytes)
         .map_err(|e| Error::Format(format!("not a valid ONNX model (protobuf): {e}")))?;
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
     let g = model.graph.unwrap_or_default();
-    Ok(g.node
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| {
-            !(n.domain.is_empty() || n.domain == "ai.onnx") || !SUPPORTED_OPS.contains(&n.op_type.as_str())
-        })
-        .map(|(i, n)| (n.op_type.clone(), if n.name.is_empty() { format!("#{i}") } else { n.name.clone() }))
-        .collect())
+    let mut bad = Vec::new();
+    for (i, n) in g.node.iter().enumerate() {
+        let name = if n.name.is_empty() { format!("#{i}") } else { n.name.clone() };
+        let custom = !(n.domain.is_empty() || n.domain == "ai.onnx");
+        let inputs: Vec<Option<ValueId>> = n.input.iter().map(|_| None).collect();
+        let refused = n.op_type != "Constant"
+            && matches!(parse_op(n, &name, opset, &HashMap::new(), &inputs), Err(Error::UnsupportedOp { .. }));
+        if custom || refused {
+            bad.push((n.op_type.clone(), name));
+        }
+    }
+    Ok(bad)
 }

@@ -98,7 +98,7 @@ fn external_bytes(t: &TensorProto, load: &mut ExternalLoader<'_>) -> Result<Vec<
     let offset = num("offset")?.unwrap_or(0);
     let file = load(location).map_err(|e| e.context(&format!("tensor '{}'", t.name)))?;
     let length = num("length")?.unwrap_or(file.len().saturating_sub(offset));
-    let end = offset.checked_add(length).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(length);
     if end > file.len() {
         return Err(Error::Format(format!(
             "tensor '{}': external data {location} has {} bytes, needs {end}",
