@@ -111,6 +111,9 @@ fn inspect(a: &Args) -> Result<()> {
             }
         }
     }
+    // What is unsupported is printed even when loading then fails because of it.
+    std::io::stdout().write_all(o.as_bytes()).map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    o.clear();
     let model = load(&a.model, a.config.as_deref())?;
     match model.source() {
         webrnn::model::Source::Onnx(i) => {
