@@ -2,6 +2,7 @@
 //! numbered values, plus constant tensors. Execution walks the nodes once; recurrent nodes may take
 //! their initial state from, and hand their final state to, a [`StateHook`] (how sessions carry state).
 
+use crate::backend::{RecurrentKernels, ScalarKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentSpec};
 use crate::error::{Error, Result};
 use crate::ops;
@@ -266,6 +267,7 @@ impl Graph {
         sched: &Schedule,
         inputs: Vec<Option<Tensor>>,
         hook: &mut dyn StateHook,
+        kernels: &dyn RecurrentKernels,
     ) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::InvalidArgument(format!(
@@ -291,7 +293,7 @@ impl Graph {
             let node = &self.nodes[ni];
             let args: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
-            let results = run_node(ni, node, &args, hook)
+            let results = run_node(ni, node, &args, hook, kernels)
                 .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
             drop(args);
             for (slot, t) in node.outputs.iter().zip(results) {
@@ -316,10 +318,16 @@ impl Graph {
     }
 
     /// Executes the whole graph and returns every graph output.
+    /// Executes the whole graph with the scalar reference kernels.
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        self.run_with(inputs, &ScalarKernels)
+    }
+
+    /// Executes the whole graph with the given recurrent kernels.
+    pub fn run_with(&self, inputs: Vec<Tensor>, kernels: &dyn RecurrentKernels) -> Result<Vec<Tensor>> {
         let wanted: Vec<ValueId> = self.outputs.iter().map(|o| o.id).collect();
         let sched = self.schedule(&wanted, false);
-        self.execute(&sched, inputs.into_iter().map(Some).collect(), &mut NoHook)
+        self.execute(&sched, inputs.into_iter().map(Some).collect(), &mut NoHook, kernels)
     }
 }
 
@@ -353,7 +361,13 @@ fn opt<'a>(args: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
     args.get(i).copied().flatten()
 }
 
-fn run_node(index: usize, node: &Node, args: &[Option<&Tensor>], hook: &mut dyn StateHook) -> Result<Vec<Tensor>> {
+fn run_node(
+    index: usize,
+    node: &Node,
+    args: &[Option<&Tensor>],
+    hook: &mut dyn StateHook,
+    kernels: &dyn RecurrentKernels,
+) -> Result<Vec<Tensor>> {
     let one = |t: Result<Tensor>| t.map(|t| vec![t]);
     match &node.op {
         Op::Identity => Ok(vec![arg(args, 0)?.clone()]),
@@ -429,7 +443,7 @@ fn run_node(index: usize, node: &Node, args: &[Option<&Tensor>], hook: &mut dyn 
                 inputs.initial_h = Some(h);
                 inputs.initial_c = c.as_ref();
             }
-            let out = cell::run_reference(spec, &inputs)?;
+            let out = kernels.run(index, spec, &inputs)?;
             hook.final_state(index, &out.y_h, out.y_c.as_ref())?;
             let mut v = vec![out.y, out.y_h];
             if let Some(c) = out.y_c {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::backend::{Backend, RecurrentKernels, ScalarKernels};
 use crate::cell::{self, CellKind, Direction};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, Schedule, StateHook, ValueId};
@@ -96,10 +97,11 @@ pub struct SessionPlan {
 }
 
 pub(crate) struct ModelInner {
-    pub graph: Graph,
+    pub graph: Arc<Graph>,
     pub source: Source,
     pub fingerprint: [u8; 16],
     pub plan: std::result::Result<SessionPlan, Error>,
+    pub kernels: Box<dyn RecurrentKernels>,
 }
 
 /// A loaded model. Cheap to clone (shared).
@@ -152,7 +154,33 @@ impl Model {
     pub(crate) fn from_graph(graph: Graph, source: Source) -> Model {
         let fingerprint = fingerprint(&graph);
         let plan = plan_sessions(&graph);
-        Model { inner: Arc::new(ModelInner { graph, source, fingerprint, plan }) }
+        let kernels = Box::new(ScalarKernels);
+        Model { inner: Arc::new(ModelInner { graph: Arc::new(graph), source, fingerprint, plan, kernels }) }
+    }
+
+    /// The same model (same fingerprint, so sessions carry over) running its recurrent layers on
+    /// `backend`.
+    pub fn with_backend(&self, backend: Backend) -> Result<Model> {
+        let kernels = backend.kernels(&self.inner.graph)?;
+        let i = &self.inner;
+        Ok(Model {
+            inner: Arc::new(ModelInner {
+                graph: i.graph.clone(),
+                source: i.source.clone(),
+                fingerprint: i.fingerprint,
+                plan: i.plan.clone(),
+                kernels,
+            }),
+        })
+    }
+
+    /// The backend that runs this model's recurrent layers.
+    pub fn backend(&self) -> Backend {
+        self.inner.kernels.backend()
+    }
+
+    pub(crate) fn kernels(&self) -> &dyn RecurrentKernels {
+        self.inner.kernels.as_ref()
     }
 
     pub fn graph(&self) -> &Graph {
@@ -179,7 +207,7 @@ impl Model {
 
     /// Runs the whole graph on one tensor per graph input (as the ONNX test data sets do).
     pub fn run_graph(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
-        self.inner.graph.run(inputs)
+        self.inner.graph.run_with(inputs, self.kernels())
     }
 
     pub(crate) fn same_as(&self, other: &Model) -> bool {
@@ -358,7 +386,7 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
                 }
             }
             let mut hook = ProbeHook { seen: Vec::new() };
-            match g.execute(&schedule, feed, &mut hook) {
+            match g.execute(&schedule, feed, &mut hook, &ScalarKernels) {
                 Ok(outs) if ok && hook.seen.iter().all(|&s| s == (t, b)) && hook.seen.len() == cells.len() => {
                     shapes.push(outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>())
                 }

@@ -255,7 +255,7 @@ impl Model {
         }
         let staged: Vec<Vec<f32>> = current.iter().map(|s| s.to_vec()).collect();
         let mut hook = BatchHook { slots: slots(self, plan), current, staged };
-        let outs = self.graph().execute(&plan.schedule, feed, &mut hook)?;
+        let outs = self.graph().execute(&plan.schedule, feed, &mut hook, self.kernels())?;
         let outs = plan.outputs.iter().zip(outs).map(|(o, t)| from_graph_output(o, t)).collect::<Result<Vec<_>>>()?;
         Ok((outs, hook.staged))
     }

@@ -206,9 +206,8 @@ fn inspect(a: &Args) -> Result<()> {
 }
 
 fn run(a: &Args) -> Result<()> {
-    a.backend.ensure_available()?;
     let out_dir = a.out_dir.as_ref().ok_or_else(|| Error::InvalidArgument("run needs --out-dir DIR".into()))?;
-    let model = load(&a.model, a.config.as_deref())?;
+    let model = load(&a.model, a.config.as_deref())?.with_backend(a.backend)?;
     let mut inputs = Vec::new();
     for p in &a.inputs {
         let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
