@@ -31,7 +31,7 @@ Usage:
     python scripts/make_onnx_options.py --check BIN [--only SUBSTR]
         run every stored case through `BIN run MODEL --out-dir D INPUT...`
         (e.g. ./target/debug/webrnn) and compare with the stored outputs
-        (atol 1e-5, rtol 1e-4).
+        (atol 1e-5, rtol 1e-4); --backend B is passed on to BIN.
 """
 
 from __future__ import annotations
@@ -555,7 +555,7 @@ def lstm_clip_report() -> None:
 # Checking a runtime binary against the stored outputs
 # --------------------------------------------------------------------------
 
-def check_binary(binary: str, out_dir: Path, only: str | None) -> int:
+def check_binary(binary: str, out_dir: Path, only: str | None, backend: str | None) -> int:
     failures = 0
     for case_dir in sorted(p for p in out_dir.iterdir() if p.is_dir()):
         if only and only not in case_dir.name:
@@ -565,12 +565,14 @@ def check_binary(binary: str, out_dir: Path, only: str | None) -> int:
         expected = sorted(ds.glob("output_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [binary, "run", str(case_dir / "model.onnx"), "--out-dir", tmp, *map(str, inputs)]
+            if backend:
+                cmd[3:3] = ["--backend", backend]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"FAIL {case_dir.name}: exit {p.returncode}: {(p.stderr or p.stdout).strip()}")
                 failures += 1
                 continue
-            bad = []
+            bad, worst = [], 0.0
             for e in expected:
                 want = onnx.numpy_helper.to_array(onnx.load_tensor(str(e)))
                 gp = Path(tmp) / e.name
@@ -578,11 +580,13 @@ def check_binary(binary: str, out_dir: Path, only: str | None) -> int:
                     bad.append(f"{e.name} missing")
                     continue
                 got = onnx.numpy_helper.to_array(onnx.load_tensor(str(gp)))
+                if got.shape == want.shape:
+                    worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want))))
                 if got.shape != want.shape:
                     bad.append(f"{e.name} shape {got.shape} != {want.shape}")
                 elif not np.allclose(got, want, atol=ATOL, rtol=RTOL):
                     diff = np.abs(got.astype(np.float64) - want)
-                    idx = np.unravel_index(np.argmax(diff), diff.shape)
+                    idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
                     bad.append(f"{e.name} max diff {diff.max():.3e} at {idx} "
                                f"(got {got[idx]:.6f}, want {want[idx]:.6f})")
             extra = sorted(set(q.name for q in Path(tmp).glob("output_*.pb")) -
@@ -593,7 +597,7 @@ def check_binary(binary: str, out_dir: Path, only: str | None) -> int:
             failures += 1
             print(f"FAIL {case_dir.name}: " + "; ".join(bad))
         else:
-            print(f"ok   {case_dir.name}")
+            print(f"ok   {case_dir.name} (max diff {worst:.1e})")
     print(f"{failures} failure(s)")
     return 1 if failures else 0
 
@@ -604,9 +608,10 @@ def main() -> int:
     ap.add_argument("--only", default=None, help="only cases whose name contains this")
     ap.add_argument("--check", metavar="BIN", default=None,
                     help="do not generate; run the stored cases through BIN and compare")
+    ap.add_argument("--backend", default=None, help="with --check: pass --backend to BIN")
     a = ap.parse_args()
     if a.check:
-        return check_binary(a.check, a.out, a.only)
+        return check_binary(a.check, a.out, a.only, a.backend)
 
     ort.set_default_logger_severity(4)
     selected = [c for c in cases() if not a.only or a.only in c.name]

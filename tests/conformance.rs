@@ -1,4 +1,5 @@
-//! The 18 ONNX recurrent conformance cases and the project's PyTorch golden cases, run through the
+//! The 18 ONNX recurrent conformance cases, the operator-option cases (every activation, clip,
+//! sequence_lens, layout 1...) and the project's PyTorch golden cases, run through the
 //! `webrnn run` CLI exactly as a user would, compared at the CPU tolerance (atol 1e-5, rtol 1e-4).
 
 mod common;
@@ -77,6 +78,16 @@ fn onnx_conformance_cases_pass_on_cpu() {
 #[test]
 fn onnx_conformance_cases_pass_on_cpu_scalar() {
     run_group("onnx-node", "cpu-scalar", 18);
+}
+
+#[test]
+fn onnx_operator_option_cases_pass_on_cpu() {
+    run_group("onnx-options", "cpu", 40);
+}
+
+#[test]
+fn onnx_operator_option_cases_pass_on_cpu_scalar() {
+    run_group("onnx-options", "cpu-scalar", 40);
 }
 
 #[test]

@@ -120,6 +120,7 @@ fn corrupted_onnx_models_and_tensors_give_typed_errors() {
     let mut tally = Tally::default();
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut all = cases("onnx-node");
+    all.extend(cases("onnx-options"));
     all.extend(cases("golden").into_iter().filter(|c| c.join("model.onnx").exists()));
     for case in &all {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
