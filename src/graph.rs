@@ -225,15 +225,7 @@ impl Graph {
             }
             if let Some(ni) = producers[v] {
                 if !std::mem::replace(&mut needed_node[ni], true) {
-                    let node = &self.nodes[ni];
-                    for (slot, inp) in node.inputs.iter().enumerate() {
-                        let skip = hooked_states
-                            && matches!(node.op, Op::Recurrent(_))
-                            && (slot == rec_input::INITIAL_H || slot == rec_input::INITIAL_C);
-                        if let (Some(iv), false) = (inp, skip) {
-                            stack.push(*iv);
-                        }
-                    }
+                    stack.extend(read_inputs(&self.nodes[ni], hooked_states));
                 }
             }
         }
@@ -241,15 +233,9 @@ impl Graph {
         let mut last_use = vec![usize::MAX; self.value_count()];
         let mut reads = vec![false; self.value_count()];
         for (pos, &ni) in nodes.iter().enumerate() {
-            let node = &self.nodes[ni];
-            for (slot, v) in node.inputs.iter().enumerate() {
-                let skip = hooked_states
-                    && matches!(node.op, Op::Recurrent(_))
-                    && (slot == rec_input::INITIAL_H || slot == rec_input::INITIAL_C);
-                if let (Some(v), false) = (v, skip) {
-                    last_use[*v] = pos;
-                    reads[*v] = true;
-                }
+            for v in read_inputs(&self.nodes[ni], hooked_states) {
+                last_use[v] = pos;
+                reads[v] = true;
             }
         }
         for &v in wanted {
@@ -329,6 +315,15 @@ impl Graph {
         let sched = self.schedule(&wanted, false);
         self.execute(&sched, inputs.into_iter().map(Some).collect(), &mut NoHook, kernels)
     }
+}
+
+/// The values `node` reads; with `hooked_states`, a recurrent node's initial states are not read.
+fn read_inputs(node: &Node, hooked_states: bool) -> impl Iterator<Item = ValueId> + '_ {
+    let recurrent = matches!(node.op, Op::Recurrent(_));
+    node.inputs.iter().enumerate().filter_map(move |(slot, v)| {
+        let hooked = hooked_states && recurrent && (slot == rec_input::INITIAL_H || slot == rec_input::INITIAL_C);
+        v.filter(|_| !hooked)
+    })
 }
 
 /// Checks a fed tensor against the declared type and static dims of a graph input.
