@@ -60,7 +60,21 @@ pub trait RecurrentKernels: Send + Sync {
 
     /// Runs recurrent node `node` (its index in `graph.nodes`) of the prepared graph.
     fn run(&self, node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs>;
+
+    /// For kernels whose results can only arrive asynchronously (WebGPU in a browser): the future
+    /// of `run`. `None` (the default) means `run` is used; the async executor awaits `Some`.
+    fn run_async<'a>(
+        &'a self,
+        _node: usize,
+        _spec: &'a RecurrentSpec,
+        _inputs: RecurrentInputs<'a>,
+    ) -> Option<LocalFuture<'a, Result<RecurrentOutputs>>> {
+        None
+    }
 }
+
+/// A boxed future that need not be `Send` (browser futures are not).
+pub type LocalFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
 /// The scalar reference of [`crate::cell`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,5 +87,79 @@ impl RecurrentKernels for ScalarKernels {
 
     fn run(&self, _node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
         cell::run_reference(spec, inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::{CellKind, Direction};
+    use crate::tensor::Tensor;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    /// The reference, but its results arrive only on the second poll (as a GPU readback would).
+    struct Deferred;
+
+    impl RecurrentKernels for Deferred {
+        fn backend(&self) -> Backend {
+            Backend::Gpu
+        }
+        fn run(&self, _: usize, _: &RecurrentSpec, _: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+            Err(Error::BackendUnavailable("synchronous run is not supported".into()))
+        }
+        fn run_async<'a>(
+            &'a self,
+            _node: usize,
+            spec: &'a RecurrentSpec,
+            inputs: RecurrentInputs<'a>,
+        ) -> Option<LocalFuture<'a, Result<RecurrentOutputs>>> {
+            let mut polled = false;
+            Some(Box::pin(std::future::poll_fn(move |cx| {
+                if std::mem::replace(&mut polled, true) {
+                    Poll::Ready(cell::run_reference(spec, &inputs))
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })))
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn asynchronous_kernels_are_awaited_and_refused_by_the_sync_path() {
+        use crate::graph::{Graph, Node, Op, ValueDecl};
+        let spec = RecurrentSpec::new(CellKind::Gru { linear_before_reset: true }, Direction::Forward, 2);
+        let w = Tensor::from_f32(vec![1, 6, 1], vec![0.5, -0.2, 0.1, 0.3, -0.4, 0.2]).unwrap();
+        let r = Tensor::from_f32(vec![1, 6, 2], (0..12).map(|i| i as f32 * 0.05 - 0.3).collect()).unwrap();
+        let g = Graph {
+            value_names: ["x", "w", "r", "y", "y_h"].map(String::from).to_vec(),
+            nodes: vec![Node {
+                name: "gru".into(),
+                op: Op::Recurrent(spec),
+                inputs: vec![Some(0), Some(1), Some(2)],
+                outputs: vec![Some(3), Some(4)],
+            }],
+            inputs: vec![ValueDecl { name: "x".into(), id: 0, dtype: None, dims: None }],
+            outputs: vec![ValueDecl { name: "y".into(), id: 3, dtype: None, dims: None }],
+            constants: vec![None, Some(w), Some(r), None, None],
+        };
+        let x = Tensor::from_f32(vec![3, 1, 1], vec![1.0, -1.0, 0.5]).unwrap();
+        let e = g.run_with(vec![x.clone()], &Deferred).unwrap_err();
+        assert_eq!(e.code(), "backend_unavailable");
+        let sched = g.schedule(&[3], false);
+        let got =
+            block_on(g.execute_async(&sched, vec![Some(x.clone())], &mut crate::graph::NoHook, &Deferred)).unwrap();
+        assert_eq!(got, g.run(vec![x]).unwrap());
     }
 }

@@ -255,6 +255,18 @@ impl Graph {
         hook: &mut dyn StateHook,
         kernels: &dyn RecurrentKernels,
     ) -> Result<Vec<Tensor>> {
+        block_on_ready(self.execute_async(sched, inputs, hook, kernels))?
+    }
+
+    /// [`Graph::execute`] for kernels that finish asynchronously (WebGPU readback in a browser):
+    /// recurrent nodes whose kernels offer [`RecurrentKernels::run_async`] are awaited.
+    pub async fn execute_async(
+        &self,
+        sched: &Schedule,
+        inputs: Vec<Option<Tensor>>,
+        hook: &mut dyn StateHook,
+        kernels: &dyn RecurrentKernels,
+    ) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::InvalidArgument(format!(
                 "the model has {} inputs, {} were given",
@@ -280,6 +292,7 @@ impl Graph {
             let args: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
             let results = run_node(ni, node, &args, hook, kernels)
+                .await
                 .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
             drop(args);
             for (slot, t) in node.outputs.iter().zip(results) {
@@ -314,6 +327,18 @@ impl Graph {
         let wanted: Vec<ValueId> = self.outputs.iter().map(|o| o.id).collect();
         let sched = self.schedule(&wanted, false);
         self.execute(&sched, inputs.into_iter().map(Some).collect(), &mut NoHook, kernels)
+    }
+}
+
+/// Runs a future that is expected to be ready at once (every kernel but an asynchronous GPU one).
+pub fn block_on_ready<F: std::future::Future>(f: F) -> Result<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Ok(v),
+        std::task::Poll::Pending => Err(Error::BackendUnavailable(
+            "this backend completes asynchronously: use the async API (step_async, run_async...)".into(),
+        )),
     }
 }
 
@@ -356,7 +381,7 @@ fn opt<'a>(args: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
     args.get(i).copied().flatten()
 }
 
-fn run_node(
+async fn run_node(
     index: usize,
     node: &Node,
     args: &[Option<&Tensor>],
@@ -438,7 +463,10 @@ fn run_node(
                 inputs.initial_h = Some(h);
                 inputs.initial_c = c.as_ref();
             }
-            let out = kernels.run(index, spec, &inputs)?;
+            let out = match kernels.run_async(index, spec, inputs) {
+                Some(pending) => pending.await?,
+                None => kernels.run(index, spec, &inputs)?,
+            };
             hook.final_state(index, &out.y_h, out.y_c.as_ref())?;
             let mut v = vec![out.y, out.y_h];
             if let Some(c) = out.y_c {

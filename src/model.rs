@@ -210,6 +210,14 @@ impl Model {
         self.inner.graph.run_with(inputs, self.kernels())
     }
 
+    /// [`Model::run_graph`] for backends that complete asynchronously.
+    pub async fn run_graph_async(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        let g = &self.inner.graph;
+        let wanted: Vec<ValueId> = g.outputs.iter().map(|o| o.id).collect();
+        let sched = g.schedule(&wanted, false);
+        g.execute_async(&sched, inputs.into_iter().map(Some).collect(), &mut crate::graph::NoHook, self.kernels()).await
+    }
+
     pub(crate) fn same_as(&self, other: &Model) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner) || self.inner.fingerprint == other.inner.fingerprint
     }

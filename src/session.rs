@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::cell::{CellKind, Dims};
 use crate::error::{Error, Result};
-use crate::graph::{Op, StateHook};
+use crate::graph::{block_on_ready, Op, StateHook};
 use crate::model::{Model, SessionPlan};
 use crate::ops;
 use crate::tensor::{numel, Data, Tensor};
@@ -197,6 +197,11 @@ impl Model {
     /// session-major (`sessions.len() × step_len` values). Returns each non-state output as
     /// `[sessions, ...]`.
     pub fn step_batch(&self, sessions: &mut [&mut Session], inputs: Vec<Data>) -> Result<Vec<Tensor>> {
+        block_on_ready(self.step_batch_async(sessions, inputs))?
+    }
+
+    /// [`Model::step_batch`] for backends that complete asynchronously.
+    pub async fn step_batch_async(&self, sessions: &mut [&mut Session], inputs: Vec<Data>) -> Result<Vec<Tensor>> {
         let plan = self.session_plan()?;
         if !plan.streamable {
             return Err(Error::InvalidArgument(
@@ -214,7 +219,7 @@ impl Model {
             )));
         }
         let current: Vec<&[f32]> = sessions.iter().map(|s| s.state.as_slice()).collect();
-        let (outs, staged) = self.execute_sessions(plan, current, inputs, 1)?;
+        let (outs, staged) = self.execute_sessions(plan, current, inputs, 1).await?;
         for (s, st) in sessions.iter_mut().zip(staged) {
             s.state = st;
             s.steps += 1;
@@ -223,7 +228,7 @@ impl Model {
     }
 
     /// Runs `t` steps for the given session states; returns outputs `[B, (T,) rest]` and new states.
-    fn execute_sessions(
+    async fn execute_sessions(
         &self,
         plan: &SessionPlan,
         current: Vec<&[f32]>,
@@ -255,7 +260,7 @@ impl Model {
         }
         let staged: Vec<Vec<f32>> = current.iter().map(|s| s.to_vec()).collect();
         let mut hook = BatchHook { slots: slots(self, plan), current, staged };
-        let outs = self.graph().execute(&plan.schedule, feed, &mut hook, self.kernels())?;
+        let outs = self.graph().execute_async(&plan.schedule, feed, &mut hook, self.kernels()).await?;
         let outs = plan.outputs.iter().zip(outs).map(|(o, t)| from_graph_output(o, t)).collect::<Result<Vec<_>>>()?;
         Ok((outs, hook.staged))
     }
@@ -274,9 +279,14 @@ impl Session {
     /// One time step. `inputs[k]` holds one step of real input `k` (`step_len` values).
     /// Returns each non-state output for this step (batch and time axes removed).
     pub fn step(&mut self, inputs: Vec<Data>) -> Result<Vec<Tensor>> {
+        block_on_ready(self.step_async(inputs))?
+    }
+
+    /// [`Session::step`] for backends that complete asynchronously.
+    pub async fn step_async(&mut self, inputs: Vec<Data>) -> Result<Vec<Tensor>> {
         let model = self.model.clone();
         let mut one = [self];
-        let outs = model.step_batch(&mut one, inputs)?;
+        let outs = model.step_batch_async(&mut one, inputs).await?;
         outs.into_iter().map(|t| drop_leading(t, 1)).collect()
     }
 
@@ -284,12 +294,17 @@ impl Session {
     /// included (each direction starts from the session's state). Returns outputs `[T, ...]`
     /// (outputs without a time axis are returned as they are, without the batch axis).
     pub fn run(&mut self, inputs: Vec<Data>, steps: usize) -> Result<Vec<Tensor>> {
+        block_on_ready(self.run_async(inputs, steps))?
+    }
+
+    /// [`Session::run`] for backends that complete asynchronously.
+    pub async fn run_async(&mut self, inputs: Vec<Data>, steps: usize) -> Result<Vec<Tensor>> {
         if steps == 0 {
             return Err(Error::InvalidArgument("run needs at least one step".into()));
         }
         let model = self.model.clone();
         let plan = model.session_plan()?;
-        let (outs, mut staged) = model.execute_sessions(plan, vec![&self.state], inputs, steps)?;
+        let (outs, mut staged) = model.execute_sessions(plan, vec![&self.state], inputs, steps).await?;
         self.state = staged.pop().unwrap_or_default();
         self.steps += steps as u64;
         outs.into_iter().map(|t| drop_leading(t, 1)).collect()
