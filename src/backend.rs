@@ -10,7 +10,7 @@ use crate::graph::Graph;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The fastest CPU path of this build (today: the scalar reference).
+    /// The fastest CPU kernels of this build ([`crate::cpu`]: WebAssembly SIMD where compiled in).
     Cpu,
     /// The scalar reference, always available.
     CpuScalar,
@@ -39,8 +39,16 @@ impl Backend {
     /// The kernels of this backend, prepared for `graph`.
     pub fn kernels(self, graph: &Graph) -> Result<Box<dyn RecurrentKernels>> {
         let mut k: Box<dyn RecurrentKernels> = match self {
-            Backend::Cpu | Backend::CpuScalar => Box::new(ScalarKernels),
-            Backend::Gpu => return Err(Error::BackendUnavailable("the GPU backend is not built yet".into())),
+            Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
+            Backend::CpuScalar => Box::new(ScalarKernels),
+            #[cfg(not(target_arch = "wasm32"))]
+            Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
+            #[cfg(target_arch = "wasm32")]
+            Backend::Gpu => {
+                return Err(Error::BackendUnavailable(
+                    "the browser GPU backend needs the asynchronous API (not wired yet)".into(),
+                ))
+            }
         };
         k.prepare(graph)?;
         Ok(k)

@@ -23,7 +23,9 @@
 
 pub mod backend;
 pub mod cell;
+pub mod cpu;
 pub mod error;
+pub mod gpu;
 pub mod graph;
 pub mod model;
 pub mod onnx;

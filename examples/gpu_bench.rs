@@ -1,0 +1,17 @@
+//! `cargo run --release --example gpu_bench [H] [B...]`: sessions stepped per second on the GPU
+//! and on the CPU backend (defaults: H = 256, B = 1 64 1024 4096).
+
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let hidden = args.first().copied().unwrap_or(256);
+    let batches = if args.len() > 1 { args[1..].to_vec() } else { vec![1, 64, 1024, 4096] };
+    match webrnn::gpu::bench::report(hidden, &batches, Duration::from_millis(500)) {
+        Ok(table) => print!("{table}"),
+        Err(e) => {
+            eprintln!("gpu_bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}

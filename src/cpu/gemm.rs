@@ -1,0 +1,159 @@
+//! `C += A·B` with `B` a constant weight matrix packed once into panels of 16 columns, so the
+//! inner loop streams one panel row (four vectors) per `k` and keeps two rows of `C` in registers.
+//! This one kernel is both the input projection of a whole sequence (`A` = all `T·B` input rows) and
+//! the recurrent step (`A` = the batch's hidden states, each weight loaded once for two rows).
+
+use super::simd::{Simd, F4};
+
+/// Columns per panel.
+pub const NR: usize = 16;
+
+/// One `k` of one panel: 16 columns as four vectors.
+pub type PanelRow = [F4; NR / 4];
+
+/// A `k × n` matrix (`n` padded with zero columns to a multiple of [`NR`]) in panel-major order.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub k: usize,
+    /// Padded column count, a multiple of [`NR`]; `C` rows have this many floats.
+    pub n: usize,
+    panels: Vec<PanelRow>,
+}
+
+impl Packed {
+    /// Packs `cols` columns of `k` entries; `value(col, kk)` gives column `col`'s entry `kk`, or
+    /// `None` for a padding column (all zeros).
+    pub fn new(k: usize, cols: usize, value: impl Fn(usize, usize) -> Option<f32>) -> Packed {
+        let n = cols.div_ceil(NR) * NR;
+        let mut panels = vec![[[0f32; 4]; NR / 4]; (n / NR) * k];
+        if k > 0 {
+            for (p, panel) in panels.chunks_exact_mut(k).enumerate() {
+                for lane in 0..NR {
+                    for (kk, row) in panel.iter_mut().enumerate() {
+                        row[lane / 4][lane % 4] = value(p * NR + lane, kk).unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+        Packed { k, n, panels }
+    }
+
+    /// Vectors per row of `C`.
+    pub fn n4(&self) -> usize {
+        self.n / 4
+    }
+}
+
+/// `c[i] += a[i]·B` for the `m` rows `a[i·lda .. i·lda + k]`; `c` holds `m` rows of `b.n4()` vectors.
+/// Slices too short for the sizes are a caller bug; the kernel then stops early instead of panicking.
+pub fn gemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4]) {
+    let (k, n4) = (b.k, b.n4());
+    if k == 0 || m == 0 || n4 == 0 || lda < k || c.len() < m * n4 || a.len() < (m - 1) * lda + k {
+        return;
+    }
+    if m == 1 {
+        // One row (a stream's step): two panels at once, so eight independent accumulators hide the
+        // add latency that four would leave exposed.
+        let a0 = &a[..k];
+        let pairs = b.panels.chunks_exact(2 * k);
+        let last = pairs.remainder();
+        let mut outs = c[..n4].chunks_exact_mut(2 * (NR / 4));
+        for (c0, pair) in outs.by_ref().zip(pairs) {
+            let (p0, p1) = pair.split_at(k);
+            kernel1x2::<S>(a0, p0, p1, c0);
+        }
+        let rest = outs.into_remainder();
+        if !last.is_empty() && rest.len() >= NR / 4 {
+            kernel1::<S>(a0, last, rest);
+        }
+        return;
+    }
+    for (p, panel) in b.panels.chunks_exact(k).enumerate() {
+        let col = p * (NR / 4);
+        let mut rows = c.chunks_exact_mut(n4).zip(a.chunks(lda));
+        loop {
+            match (rows.next(), rows.next()) {
+                (Some((c0, a0)), Some((c1, a1))) => {
+                    kernel2::<S>(&a0[..k], &a1[..k], panel, &mut c0[col..col + 4], &mut c1[col..col + 4])
+                }
+                (Some((c0, a0)), None) => {
+                    kernel1::<S>(&a0[..k], panel, &mut c0[col..col + 4]);
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn kernel2<S: Simd>(a0: &[f32], a1: &[f32], panel: &[PanelRow], c0: &mut [F4], c1: &mut [F4]) {
+    let mut x = [S::load(&c0[0]), S::load(&c0[1]), S::load(&c0[2]), S::load(&c0[3])];
+    let mut y = [S::load(&c1[0]), S::load(&c1[1]), S::load(&c1[2]), S::load(&c1[3])];
+    for ((&u, &v), row) in a0.iter().zip(a1).zip(panel) {
+        let (u, v) = (S::splat(u), S::splat(v));
+        for j in 0..NR / 4 {
+            let w = S::load(&row[j]);
+            x[j] = S::madd(u, w, x[j]);
+            y[j] = S::madd(v, w, y[j]);
+        }
+    }
+    for j in 0..NR / 4 {
+        S::store(x[j], &mut c0[j]);
+        S::store(y[j], &mut c1[j]);
+    }
+}
+
+#[inline(always)]
+fn kernel1x2<S: Simd>(a0: &[f32], p0: &[PanelRow], p1: &[PanelRow], c0: &mut [F4]) {
+    let mut x = [S::load(&c0[0]), S::load(&c0[1]), S::load(&c0[2]), S::load(&c0[3])];
+    let mut y = [S::load(&c0[4]), S::load(&c0[5]), S::load(&c0[6]), S::load(&c0[7])];
+    for ((&u, r0), r1) in a0.iter().zip(p0).zip(p1) {
+        let u = S::splat(u);
+        for j in 0..NR / 4 {
+            x[j] = S::madd(u, S::load(&r0[j]), x[j]);
+            y[j] = S::madd(u, S::load(&r1[j]), y[j]);
+        }
+    }
+    for j in 0..NR / 4 {
+        S::store(x[j], &mut c0[j]);
+        S::store(y[j], &mut c0[NR / 4 + j]);
+    }
+}
+
+#[inline(always)]
+fn kernel1<S: Simd>(a0: &[f32], panel: &[PanelRow], c0: &mut [F4]) {
+    let mut x = [S::load(&c0[0]), S::load(&c0[1]), S::load(&c0[2]), S::load(&c0[3])];
+    for (&u, row) in a0.iter().zip(panel) {
+        let u = S::splat(u);
+        for j in 0..NR / 4 {
+            x[j] = S::madd(u, S::load(&row[j]), x[j]);
+        }
+    }
+    for j in 0..NR / 4 {
+        S::store(x[j], &mut c0[j]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::simd::Portable;
+
+    #[test]
+    fn matches_a_naive_product_at_awkward_sizes() {
+        for (m, k, cols) in [(1, 1, 1), (3, 5, 17), (2, 0, 4), (5, 65, 33), (4, 3, 16), (1, 7, 33), (1, 9, 64)] {
+            let a: Vec<f32> = (0..m * (k + 1)).map(|i| (i % 7) as f32 - 3.0).collect();
+            let w = |col: usize, kk: usize| (col < cols).then(|| ((col * 3 + kk) % 5) as f32 * 0.5);
+            let b = Packed::new(k, cols, w);
+            let mut c = vec![[1f32; 4]; m * b.n4()];
+            gemm::<Portable>(&a, k + 1, m, &b, &mut c);
+            for i in 0..m {
+                for col in 0..b.n {
+                    let want = 1.0 + (0..k).map(|kk| a[i * (k + 1) + kk] * w(col, kk).unwrap_or(0.0)).sum::<f32>();
+                    assert_eq!(c.as_flattened()[i * b.n + col], want, "m={m} k={k} row {i} col {col}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The CPU backend: the recurrent operators as a GEMM over the whole sequence's inputs, then per
+//! time step one small GEMM over the batch with the gate math fused after it, on four-lane vectors.
+//!
+//! As in RustFFT, one enum ([`Isa`]) picks the instruction set at construction and every kernel is
+//! written once, generic over the small [`simd::Simd`] trait: [`Isa::Scalar`] is portable Rust
+//! (which LLVM vectorizes natively) and is always available so tests can force it;
+//! [`Isa::Simd128`] and [`Isa::RelaxedSimd`] exist in wasm builds compiled with
+//! `-C target-feature=+simd128` (and `+relaxed-simd`).
+//!
+//! [`CpuKernels::prepare`] packs the constant weights of every recurrent node once; a node whose
+//! weights are computed at run time has them packed on each call.
+
+mod gemm;
+mod recurrent;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_tests {
+    use crate as webrnn;
+    include!("../../tests/cpu_kernels.rs");
+}
+pub mod simd;
+mod weights;
+
+use crate::backend::{Backend, RecurrentKernels};
+use crate::cell::{self, Activation, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
+use crate::error::Result;
+use crate::graph::{rec_input, Graph, Op};
+use crate::tensor::Tensor;
+use weights::NodeWeights;
+
+/// The instruction set the kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable code, available everywhere.
+    Scalar,
+    /// WebAssembly SIMD.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+    /// WebAssembly relaxed SIMD (fused multiply-add).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+    RelaxedSimd,
+}
+
+impl Isa {
+    /// Every instruction set this build can run, slowest first.
+    pub fn available() -> Vec<Isa> {
+        vec![
+            Isa::Scalar,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Isa::RelaxedSimd,
+        ]
+    }
+
+    /// The fastest instruction set of this build.
+    pub fn best() -> Isa {
+        Isa::available().last().copied().unwrap_or(Isa::Scalar)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => "simd128",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Isa::RelaxedSimd => "relaxed-simd",
+        }
+    }
+
+    /// Applies `act` in place with this instruction set's vector code (what the kernels use).
+    pub fn activate(self, act: Activation, xs: &mut [f32]) {
+        match self {
+            Isa::Scalar => activate_slice::<simd::Portable>(act, xs),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => activate_slice::<simd::Simd128>(act, xs),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Isa::RelaxedSimd => activate_slice::<simd::RelaxedSimd>(act, xs),
+        }
+    }
+}
+
+fn activate_slice<S: simd::Simd>(act: Activation, xs: &mut [f32]) {
+    for chunk in xs.chunks_mut(4) {
+        let mut lanes = [0f32; 4];
+        lanes[..chunk.len()].copy_from_slice(chunk);
+        S::store(simd::activate::<S>(act, S::load(&lanes)), &mut lanes);
+        let n = chunk.len();
+        chunk.copy_from_slice(&lanes[..n]);
+    }
+}
+
+/// [`RecurrentKernels`] on the CPU, for one instruction set.
+#[derive(Debug, Clone)]
+pub struct CpuKernels {
+    isa: Isa,
+    /// Packed constant weights, by node index.
+    nodes: Vec<Option<NodeWeights>>,
+}
+
+impl Default for CpuKernels {
+    fn default() -> Self {
+        CpuKernels::new(Isa::best())
+    }
+}
+
+impl CpuKernels {
+    pub fn new(isa: Isa) -> CpuKernels {
+        CpuKernels { isa, nodes: Vec::new() }
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// How many recurrent nodes have pre-packed weights.
+    pub fn prepared_nodes(&self) -> usize {
+        self.nodes.iter().flatten().count()
+    }
+}
+
+/// The constant weights of a recurrent node as a `RecurrentInputs` with a stand-in `X`, or `None`
+/// if any weight is computed at run time.
+fn pack_constants(graph: &Graph, node: usize, spec: &RecurrentSpec) -> Option<NodeWeights> {
+    let n = graph.nodes.get(node)?;
+    let slot = |i: usize| n.inputs.get(i).copied().flatten();
+    // Some(None): input absent; Some(Some(t)): constant; None: computed at run time.
+    let constant = |i: usize| match slot(i) {
+        None => Some(None),
+        Some(v) => graph.constants.get(v).and_then(Option::as_ref).map(Some),
+    };
+    let (w, r) = (constant(rec_input::W)??, constant(rec_input::R)??);
+    let (b, p, proj) = (constant(rec_input::B)?, constant(rec_input::P)?, constant(rec_input::PROJ)?);
+    let x = Tensor::from_f32(vec![1, 1, *w.shape().get(2)?], vec![0.0; *w.shape().get(2)?]).ok()?;
+    let inp = RecurrentInputs { x: &x, w, r, b, sequence_lens: None, initial_h: None, initial_c: None, p, proj };
+    let dims = cell::check_inputs(spec, &inp).ok()?;
+    NodeWeights::pack(spec.cell, &inp, &dims).ok()
+}
+
+impl RecurrentKernels for CpuKernels {
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+
+    fn prepare(&mut self, graph: &Graph) -> Result<()> {
+        self.nodes = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match &n.op {
+                Op::Recurrent(spec) => pack_constants(graph, i, spec),
+                _ => None,
+            })
+            .collect();
+        Ok(())
+    }
+
+    fn run(&self, node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+        let dims = cell::check_inputs(spec, inputs)?;
+        let packed;
+        let weights = match self.nodes.get(node).and_then(Option::as_ref) {
+            Some(w) if w.packs(spec.cell, inputs, &dims) => w,
+            _ => {
+                packed = NodeWeights::pack(spec.cell, inputs, &dims)?;
+                &packed
+            }
+        };
+        match self.isa {
+            Isa::Scalar => recurrent::run::<simd::Portable>(spec, inputs, &dims, weights),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => recurrent::run::<simd::Simd128>(spec, inputs, &dims, weights),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Isa::RelaxedSimd => recurrent::run::<simd::RelaxedSimd>(spec, inputs, &dims, weights),
+        }
+    }
+}

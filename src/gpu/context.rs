@@ -1,0 +1,334 @@
+//! The device, its limits and the compiled kernels. Creation and read-back are `async` (the
+//! browser can only map buffers asynchronously); native code drives them with a blocking wrapper.
+
+use std::future::Future;
+use std::num::NonZeroU64;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::shaders::{self, Kernel, STEP_PARAMS_SIZE};
+use crate::error::{Error, Result};
+
+/// Workgroup memory and invocations the kernels need (input_projection: 2 x 4 KiB, 256 threads).
+const NEEDED_WORKGROUP_STORAGE: u32 = 8192;
+const NEEDED_INVOCATIONS: u32 = 256;
+
+/// A wgpu device with the backend's pipelines, and a record of errors nobody captured.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    pub adapter: String,
+    /// Errors reported outside any error scope (wgpu's default handler would panic) and device loss.
+    errors: Arc<Mutex<Vec<String>>>,
+    lost: Arc<AtomicBool>,
+    pub gemm_layout: wgpu::BindGroupLayout,
+    pub step_layout: wgpu::BindGroupLayout,
+    pub input_projection: wgpu::ComputePipeline,
+    pub input_projection_gemv: wgpu::ComputePipeline,
+    /// Step kernels for batches above [`shaders::SMALL_BATCH`], and for small ones.
+    pub tiled: StepPipelines,
+    pub small_batch: StepPipelines,
+}
+
+/// The compiled step kernels of one matrix-product strategy.
+pub struct StepPipelines {
+    pub rnn_step: wgpu::ComputePipeline,
+    pub gru_reset: wgpu::ComputePipeline,
+    pub gru_step: wgpu::ComputePipeline,
+    pub lstm_step: wgpu::ComputePipeline,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext").field("adapter", &self.adapter).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn gpu_err(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::BackendUnavailable(format!("GPU {what}: {detail}"))
+}
+
+fn entry(binding: u32, ty: wgpu::BufferBindingType, dynamic: bool, min: Option<u64>) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: dynamic,
+            min_binding_size: min.and_then(NonZeroU64::new),
+        },
+        count: None,
+    }
+}
+
+const READ: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
+const READ_WRITE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: false };
+const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
+
+impl GpuContext {
+    /// Finds an adapter (Vulkan natively, WebGPU in the browser), opens a device with the
+    /// adapter's own limits, and compiles every kernel. No adapter is `BackendUnavailable`.
+    pub async fn new() -> Result<GpuContext> {
+        // In the browser wgpu panics on a global without `navigator.gpu` (e.g. a shared worker).
+        #[cfg(target_arch = "wasm32")]
+        if !wgpu::util::is_browser_webgpu_supported().await {
+            return Err(Error::BackendUnavailable("no GPU adapter found (this browser context has no WebGPU)".into()));
+        }
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::BROWSER_WEBGPU;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::BackendUnavailable(format!("no GPU adapter found ({e})")))?;
+        let info = adapter.get_info();
+        let adapter_name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        let limits = adapter.limits();
+        if limits.max_compute_workgroup_storage_size < NEEDED_WORKGROUP_STORAGE
+            || limits.max_compute_invocations_per_workgroup < NEEDED_INVOCATIONS
+            || limits.max_compute_workgroup_size_x < 16
+            || limits.max_compute_workgroup_size_y < 16
+            || limits.max_storage_buffers_per_shader_stage < 6
+        {
+            return Err(Error::BackendUnavailable(format!(
+                "GPU adapter {adapter_name} is too small: needs {NEEDED_WORKGROUP_STORAGE} bytes of workgroup \
+                 memory, {NEEDED_INVOCATIONS} invocations and 6 storage buffers per workgroup"
+            )));
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webrnn"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| gpu_err("device request failed", e))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let sink = errors.clone();
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            lost_flag.store(true, Ordering::SeqCst);
+            if let Ok(mut v) = sink.lock() {
+                v.push(format!("device lost ({reason:?}): {message}"));
+            }
+        });
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let gemm_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("input_projection"),
+            entries: &[
+                entry(0, UNIFORM, false, Some(shaders::GEMM_PARAMS_SIZE)),
+                entry(1, READ, false, None),
+                entry(2, READ, false, None),
+                entry(3, READ, false, None),
+                entry(4, READ_WRITE, false, None),
+            ],
+        });
+        let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("recurrent_step"),
+            entries: &[
+                entry(0, UNIFORM, true, Some(STEP_PARAMS_SIZE)),
+                entry(1, READ, false, None),
+                entry(2, READ, false, None),
+                entry(3, READ, false, None),
+                entry(4, READ_WRITE, false, None),
+                entry(5, READ_WRITE, false, None),
+                entry(6, READ, false, None),
+            ],
+        });
+        let pipeline = |kernel: Kernel, layout: &wgpu::BindGroupLayout| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.entry),
+                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+            });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(kernel.entry),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let input_projection = pipeline(shaders::INPUT_PROJECTION, &gemm_layout);
+        let input_projection_gemv = pipeline(shaders::INPUT_PROJECTION_GEMV, &gemm_layout);
+        let steps = |k: shaders::StepKernels| StepPipelines {
+            rnn_step: pipeline(k.rnn_step, &step_layout),
+            gru_reset: pipeline(k.gru_reset, &step_layout),
+            gru_step: pipeline(k.gru_step, &step_layout),
+            lstm_step: pipeline(k.lstm_step, &step_layout),
+        };
+        let tiled = steps(shaders::STEP_TILED);
+        let small_batch = steps(shaders::STEP_SMALL_BATCH);
+        if let Some(e) = scope.pop().await {
+            return Err(gpu_err("kernel compilation failed", e));
+        }
+        Ok(GpuContext {
+            device,
+            queue,
+            limits,
+            adapter: adapter_name,
+            errors,
+            lost,
+            gemm_layout,
+            step_layout,
+            input_projection,
+            input_projection_gemv,
+            tiled,
+            small_batch,
+        })
+    }
+
+    /// Whether the device is gone (driver reset, `destroy`, browser reclaim): nothing more runs on it.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Errors recorded since the last call (uncaptured errors, device loss), as one error.
+    pub fn take_errors(&self) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| gpu_err("error log", "poisoned"))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let msg = v.join("; ");
+        v.clear();
+        Err(gpu_err("error", msg))
+    }
+
+    /// Waits for submitted work natively; in the browser the event loop does it.
+    pub fn wait_idle(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| gpu_err("poll", e))?;
+        Ok(())
+    }
+
+    /// Copies `len` f32s of `buffer` (which must have MAP_READ) to the CPU.
+    pub async fn read_back(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        Ok(self.read_back_many(&[(buffer, len)]).await?.pop().unwrap_or_default())
+    }
+
+    /// Copies several MAP_READ buffers to the CPU with one wait on the device.
+    pub async fn read_back_many(&self, buffers: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        let mut pending = Vec::new();
+        for &(buffer, len) in buffers {
+            let (tx, rx) = oneshot();
+            if len > 0 {
+                buffer.slice(..(len * 4) as u64).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+            } else {
+                tx.send(Ok(()));
+            }
+            pending.push(rx);
+        }
+        self.wait_idle()?;
+        // Natively the callbacks have usually run by now. When several threads share the device,
+        // another thread's poll may be the one firing our callback, so it can land a moment after
+        // our own wait returns: keep polling for a bounded time, never wait on one that cannot come.
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !pending.iter().all(|rx| rx.is_ready()) {
+                if std::time::Instant::now() > deadline {
+                    return Err(gpu_err("read-back failed", "the device never completed the mapping"));
+                }
+                self.wait_idle()?;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        let mut out = Vec::new();
+        for (rx, &(buffer, len)) in pending.into_iter().zip(buffers) {
+            rx.await.map_err(|e| gpu_err("read-back failed", e))?;
+            if len == 0 {
+                out.push(Vec::new());
+                continue;
+            }
+            let values = {
+                let view =
+                    buffer.slice(..(len * 4) as u64).get_mapped_range().map_err(|e| gpu_err("read-back failed", e))?;
+                view.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            };
+            buffer.unmap();
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+/// A one-shot channel for wgpu callbacks, awaitable natively and in the browser.
+struct Slot<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+}
+
+struct Sender<T>(Arc<Mutex<Slot<T>>>);
+struct Receiver<T>(Arc<Mutex<Slot<T>>>);
+
+fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let slot = Arc::new(Mutex::new(Slot { value: None, waker: None }));
+    (Sender(slot.clone()), Receiver(slot))
+}
+
+impl<T> Sender<T> {
+    fn send(self, v: T) {
+        if let Ok(mut s) = self.0.lock() {
+            s.value = Some(v);
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn is_ready(&self) -> bool {
+        self.0.lock().is_ok_and(|s| s.value.is_some())
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Ok(mut s) = self.0.lock() else { return Poll::Pending };
+        match s.value.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The process-wide context, created on first use (native only: the browser must create it
+/// asynchronously) and again after a device loss. "No adapter" is remembered.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn shared() -> Result<Arc<GpuContext>> {
+    static CONTEXT: Mutex<Option<Result<Arc<GpuContext>>>> = Mutex::new(None);
+    let mut slot = CONTEXT.lock().map_err(|_| gpu_err("context", "poisoned"))?;
+    match &*slot {
+        Some(Ok(ctx)) if !ctx.is_lost() => return Ok(ctx.clone()),
+        Some(Err(e)) => return Err(e.clone()),
+        _ => {}
+    }
+    let fresh = pollster::block_on(GpuContext::new()).map(Arc::new);
+    *slot = Some(fresh.clone());
+    fresh
+}

@@ -1,0 +1,142 @@
+//! [`GpuKernels`]: the GPU backend behind [`RecurrentKernels`]. One `async` body serves both
+//! entry points: natively `run` blocks on it; in the browser only `run_async` works (WebGPU maps
+//! buffers asynchronously), and `run` says so.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::context::GpuContext;
+use super::recurrent::{self, GpuWeights};
+use crate::backend::{Backend, LocalFuture, RecurrentKernels};
+use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
+use crate::error::{Error, Result};
+use crate::graph::{rec_input, Graph};
+
+/// What `prepare` learnt about a recurrent node.
+#[derive(Debug, Clone, Copy)]
+struct NodeInfo {
+    /// Addresses of the graph's constant W, R, B, P: a call whose tensors are these may use the
+    /// weights uploaded for the node (the graph outlives the kernels, so they are stable).
+    constants: [Option<usize>; 4],
+    /// Whether anything reads `Y` (else it is not read back).
+    y_used: bool,
+}
+
+/// [`RecurrentKernels`] on the GPU. A node the GPU path does not run (LSTM output projection,
+/// empty input) runs on the scalar reference, and so does everything after a device loss.
+pub struct GpuKernels {
+    ctx: Arc<GpuContext>,
+    nodes: HashMap<usize, NodeInfo>,
+    weights: Mutex<HashMap<usize, Arc<GpuWeights>>>,
+}
+
+impl std::fmt::Debug for GpuKernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuKernels").field("adapter", &self.ctx.adapter).finish_non_exhaustive()
+    }
+}
+
+fn address(t: Option<&crate::tensor::Tensor>) -> Option<usize> {
+    t.and_then(|t| t.as_f32().ok()).map(|v| v.as_ptr() as usize)
+}
+
+impl GpuKernels {
+    /// Kernels on the process-wide device (native); `BackendUnavailable` when there is no adapter.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new() -> Result<GpuKernels> {
+        Ok(GpuKernels::with_context(super::context::shared()?))
+    }
+
+    /// Kernels on a device of the caller's: in the browser, one created with
+    /// `GpuContext::new().await` and shared by every model; in tests, one they may destroy.
+    pub fn with_context(ctx: Arc<GpuContext>) -> GpuKernels {
+        GpuKernels { ctx, nodes: HashMap::new(), weights: Mutex::new(HashMap::new()) }
+    }
+
+    /// The device these kernels run on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    async fn weights(&self, node: usize, inputs: &RecurrentInputs<'_>, dims: &cell::Dims) -> Result<Arc<GpuWeights>> {
+        let here = [address(Some(inputs.w)), address(Some(inputs.r)), address(inputs.b), address(inputs.p)];
+        let cacheable = self.nodes.get(&node).is_some_and(|n| n.constants == here && here[0].is_some());
+        let poisoned = || Error::BackendUnavailable("GPU weight cache poisoned".into());
+        if cacheable {
+            if let Some(w) = self.weights.lock().map_err(|_| poisoned())?.get(&node) {
+                return Ok(w.clone());
+            }
+        }
+        let w = Arc::new(self.ctx.upload_weights(inputs, dims).await?);
+        if cacheable {
+            self.weights.lock().map_err(|_| poisoned())?.insert(node, w.clone());
+        }
+        Ok(w)
+    }
+
+    async fn run_node(
+        &self,
+        node: usize,
+        spec: &RecurrentSpec,
+        inputs: &RecurrentInputs<'_>,
+    ) -> Result<RecurrentOutputs> {
+        let dims = cell::check_inputs(spec, inputs)?;
+        // A lost device cannot come back; the state is the caller's (read back after every run),
+        // so the CPU carries on from exactly where the GPU stopped.
+        if recurrent::unsupported(inputs, &dims).is_some() || self.ctx.is_lost() {
+            return cell::run_reference(spec, inputs);
+        }
+        let want_y = self.nodes.get(&node).is_none_or(|n| n.y_used);
+        let result = match self.weights(node, inputs, &dims).await {
+            Ok(weights) => self.ctx.run_recurrent(spec, inputs, &weights, want_y).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(_) if self.ctx.is_lost() => cell::run_reference(spec, inputs),
+            r => r,
+        }
+    }
+}
+
+impl RecurrentKernels for GpuKernels {
+    fn backend(&self) -> Backend {
+        Backend::Gpu
+    }
+
+    fn prepare(&mut self, graph: &Graph) -> Result<()> {
+        let constant = |id: Option<&Option<usize>>| {
+            id.copied().flatten().and_then(|v| graph.constants.get(v)).and_then(|c| address(c.as_ref()))
+        };
+        for (i, node, _) in graph.recurrent_nodes() {
+            let y = node.outputs.first().copied().flatten();
+            let y_used = y.is_some_and(|y| {
+                graph.outputs.iter().any(|o| o.id == y) || graph.nodes.iter().any(|n| n.inputs.contains(&Some(y)))
+            });
+            let constants =
+                [rec_input::W, rec_input::R, rec_input::B, rec_input::P].map(|s| constant(node.inputs.get(s)));
+            self.nodes.insert(i, NodeInfo { constants, y_used });
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn run(&self, node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+        pollster::block_on(self.run_node(node, spec, inputs))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn run(&self, _node: usize, _spec: &RecurrentSpec, _inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+        Err(Error::BackendUnavailable(
+            "WebGPU results arrive asynchronously: use the async API (step_async, run_async, run_graph_async)".into(),
+        ))
+    }
+
+    fn run_async<'a>(
+        &'a self,
+        node: usize,
+        spec: &'a RecurrentSpec,
+        inputs: RecurrentInputs<'a>,
+    ) -> Option<LocalFuture<'a, Result<RecurrentOutputs>>> {
+        Some(Box::pin(async move { self.run_node(node, spec, &inputs).await }))
+    }
+}

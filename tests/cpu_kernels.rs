@@ -1,0 +1,415 @@
+// The CPU kernels, every instruction set this build has, against the scalar reference
+// (`cell::run_reference`, the specification) at the CPU tolerance: sizes that break vector code,
+// long sequences, big batches, saturating inputs, and every option of the three operators.
+// The same bodies run natively (`cargo test`) and in headless Chromium for the wasm simd128 and
+// relaxed-simd builds: `src/cpu/mod.rs` includes this file as a unit-test module on wasm32 (an
+// integration test there would need the CLI binary to build for wasm32). Plain `//` comments here,
+// because `include!` cannot take inner doc comments.
+
+use webrnn::backend::RecurrentKernels;
+use webrnn::cell::{self, Activation, CellKind, Direction, RecurrentInputs, RecurrentSpec};
+use webrnn::cpu::{CpuKernels, Isa};
+use webrnn::graph::{Graph, Node, Op, ValueDecl};
+use webrnn::Tensor;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const ATOL: f32 = 1e-5;
+const RTOL: f32 = 1e-4;
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.unit() * scale).collect()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    cell: CellKind,
+    direction: Direction,
+    hidden: usize,
+    input: usize,
+    batch: usize,
+    seq: usize,
+    layout: u8,
+    bias: bool,
+    sequence_lens: bool,
+    initial: bool,
+    peepholes: bool,
+    proj: Option<usize>,
+    clip: Option<f32>,
+    activations: Option<Vec<Activation>>,
+    /// Inputs up to ±10240 (multiples of 1024) and `W` in multiples of 1/64, so `X·Wᵀ` is exact in
+    /// f32 whatever the summation order: huge pre-activations that saturate every gate, without the
+    /// catastrophic cancellation that would make any two summation orders disagree.
+    saturating: bool,
+    seed: u64,
+}
+
+fn case(cell: CellKind, hidden: usize, input: usize, batch: usize, seq: usize) -> Case {
+    Case {
+        cell,
+        direction: Direction::Forward,
+        hidden,
+        input,
+        batch,
+        seq,
+        layout: 0,
+        bias: true,
+        sequence_lens: false,
+        initial: false,
+        peepholes: false,
+        proj: None,
+        clip: None,
+        activations: None,
+        saturating: false,
+        seed: 1,
+    }
+}
+
+const CELLS: [CellKind; 5] = [
+    CellKind::Rnn,
+    CellKind::Gru { linear_before_reset: false },
+    CellKind::Gru { linear_before_reset: true },
+    CellKind::Lstm { input_forget: false },
+    CellKind::Lstm { input_forget: true },
+];
+
+/// Every activation of the spec, with parameters that are not the identity.
+const ACTIVATIONS: [Activation; 11] = [
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::HardSigmoid { alpha: 0.3, beta: 0.4 },
+    Activation::LeakyRelu { alpha: 0.1 },
+    Activation::Elu { alpha: 0.8 },
+    Activation::Softsign,
+    Activation::Softplus,
+    Activation::Affine { alpha: 0.5, beta: 0.1 },
+    Activation::ScaledTanh { alpha: 0.9, beta: 1.1 },
+    Activation::ThresholdedRelu { alpha: 0.2 },
+];
+
+/// Runs `c` on the reference and on every instruction set (weights packed on the fly), compares.
+fn check(c: &Case) {
+    let mut rng = Rng(c.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let dirs = c.direction.count();
+    let gates = c.cell.gates();
+    let (h, i, b, t) = (c.hidden, c.input, c.batch, c.seq);
+    let out = c.proj.unwrap_or(h);
+    let mut spec = RecurrentSpec::new(c.cell, c.direction, h);
+    spec.layout = c.layout;
+    spec.clip = c.clip;
+    if let Some(a) = &c.activations {
+        spec.activations = a.clone();
+    }
+    let ws = 1.0 / ((i + out) as f32).sqrt().max(1.0);
+    let t3 = |shape: Vec<usize>, data: Vec<f32>| Tensor::from_f32(shape, data).unwrap();
+    let x_shape = if c.layout == 0 { vec![t, b, i] } else { vec![b, t, i] };
+    let state_shape = |size| if c.layout == 0 { vec![dirs, b, size] } else { vec![b, dirs, size] };
+    let (x, w) = if c.saturating {
+        let xs = (0..t * b * i).map(|_| (rng.below(21) as f32 - 10.0) * 1024.0).collect();
+        let wv = (0..dirs * gates * h * i).map(|_| (rng.below(129) as f32 - 64.0) / 64.0).collect();
+        (t3(x_shape, xs), t3(vec![dirs, gates * h, i], wv))
+    } else {
+        (t3(x_shape, rng.vec(t * b * i, 1.0)), t3(vec![dirs, gates * h, i], rng.vec(dirs * gates * h * i, ws)))
+    };
+    let r = t3(vec![dirs, gates * h, out], rng.vec(dirs * gates * h * out, ws));
+    let bias_values = |rng: &mut Rng| match c.saturating {
+        true => (0..dirs * 2 * gates * h).map(|_| (rng.below(9) as f32 - 4.0) / 4.0).collect(),
+        false => rng.vec(dirs * 2 * gates * h, 0.5),
+    };
+    let bias = c.bias.then(|| t3(vec![dirs, 2 * gates * h], bias_values(&mut rng)));
+    let lens = c
+        .sequence_lens
+        .then(|| Tensor::from_i64(vec![b], (0..b).map(|k| if k == 0 { t } else { rng.below(t + 1) } as i64).collect()));
+    let lens = lens.map(|l| l.unwrap());
+    let init_h = c.initial.then(|| t3(state_shape(out), rng.vec(dirs * b * out, 0.8)));
+    let is_lstm = matches!(c.cell, CellKind::Lstm { .. });
+    let init_c = (c.initial && is_lstm).then(|| t3(state_shape(h), rng.vec(dirs * b * h, 0.8)));
+    let p = c.peepholes.then(|| t3(vec![dirs, 3 * h], rng.vec(dirs * 3 * h, 0.5)));
+    let proj = c.proj.map(|pn| t3(vec![dirs, pn, h], rng.vec(dirs * pn * h, 1.0 / (h as f32).sqrt())));
+    let inputs = RecurrentInputs {
+        x: &x,
+        w: &w,
+        r: &r,
+        b: bias.as_ref(),
+        sequence_lens: lens.as_ref(),
+        initial_h: init_h.as_ref(),
+        initial_c: init_c.as_ref(),
+        p: p.as_ref(),
+        proj: proj.as_ref(),
+    };
+    let want = cell::run_reference(&spec, &inputs).unwrap();
+    for isa in Isa::available() {
+        let got = CpuKernels::new(isa).run(0, &spec, &inputs).unwrap_or_else(|e| panic!("{isa:?} {c:?}: {e}"));
+        let what = format!("{} {c:?}", isa.name());
+        compare(&format!("Y of {what}"), &got.y, &want.y);
+        compare(&format!("Y_h of {what}"), &got.y_h, &want.y_h);
+        match (&got.y_c, &want.y_c) {
+            (Some(g), Some(w)) => compare(&format!("Y_c of {what}"), g, w),
+            (None, None) => {}
+            _ => panic!("{what}: Y_c presence differs"),
+        }
+    }
+}
+
+fn compare(what: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (k, (&g, &w)) in got.as_f32().unwrap().iter().zip(want.as_f32().unwrap()).enumerate() {
+        let ok = if w.is_nan() { g.is_nan() } else { (g - w).abs() <= ATOL + RTOL * w.abs() };
+        assert!(ok, "{what}: element {k} is {g}, reference {w}");
+    }
+}
+
+#[test]
+fn sizes_that_break_vector_code() {
+    let mut seed = 0;
+    for cell in CELLS {
+        for hidden in [1, 3, 63, 64, 65, 257] {
+            for input in [1, 65] {
+                seed += 1;
+                let batch = [1, 2, 3, 5][seed as usize % 4];
+                let seq = if hidden > 64 { 2 } else { 4 };
+                check(&Case { seed, ..case(cell, hidden, input, batch, seq) });
+            }
+        }
+    }
+}
+
+#[test]
+fn batches_up_to_70() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        for batch in [1, 2, 7, 64, 70] {
+            check(&Case { seed: k as u64 * 10 + batch as u64, ..case(cell, 17, 9, batch, 3) });
+        }
+    }
+}
+
+#[test]
+fn a_thousand_steps() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        check(&Case { seed: 100 + k as u64, ..case(cell, 13, 5, 2, 1000) });
+    }
+    check(&Case { seed: 7, ..case(CellKind::Gru { linear_before_reset: true }, 64, 16, 1, 1000) });
+}
+
+#[test]
+fn saturating_inputs() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        for (hidden, input) in [(65, 65), (3, 1), (64, 257)] {
+            let c = Case { saturating: true, seed: 200 + k as u64, ..case(cell, hidden, input, 3, 6) };
+            check(&Case { initial: true, ..c.clone() });
+            check(&Case { clip: Some(5.0), peepholes: c.cell.gates() == 4, ..c });
+        }
+    }
+}
+
+#[test]
+fn directions_layouts_lengths_and_initial_states() {
+    let mut seed = 300;
+    for cell in CELLS {
+        for direction in [Direction::Forward, Direction::Reverse, Direction::Bidirectional] {
+            for layout in [0, 1] {
+                for (sequence_lens, initial, bias) in [(false, false, true), (true, true, false), (true, false, true)] {
+                    seed += 1;
+                    let c = case(cell, 5, 3, 4, 6);
+                    check(&Case { direction, layout, sequence_lens, initial, bias, seed, ..c });
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_activation_and_clip() {
+    let mut seed = 400;
+    for cell in CELLS {
+        let per_dir = cell.activations_per_direction();
+        for start in 0..ACTIVATIONS.len() {
+            seed += 1;
+            let acts: Vec<Activation> =
+                (0..2 * per_dir).map(|k| ACTIVATIONS[(start + k * 3) % ACTIVATIONS.len()]).collect();
+            let clip = (start % 2 == 0).then_some(2.5);
+            let c = case(cell, 6, 4, 3, 5);
+            check(&Case {
+                direction: Direction::Bidirectional,
+                activations: Some(acts),
+                clip,
+                seed,
+                initial: true,
+                ..c
+            });
+        }
+    }
+}
+
+#[test]
+fn lstm_peepholes_and_projection() {
+    let mut seed = 500;
+    for cell in [CellKind::Lstm { input_forget: false }, CellKind::Lstm { input_forget: true }] {
+        for (hidden, proj) in [(13, None), (13, Some(5)), (5, Some(13)), (64, Some(17)), (1, Some(1))] {
+            for direction in [Direction::Forward, Direction::Bidirectional] {
+                seed += 1;
+                let c = case(cell, hidden, 7, 3, 5);
+                check(&Case { peepholes: true, proj, direction, initial: true, sequence_lens: true, seed, ..c });
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_in_nan_out() {
+    for cell in CELLS {
+        let spec = RecurrentSpec::new(cell, Direction::Forward, 5);
+        let g = cell.gates();
+        let mut xs = vec![0.5f32; 3 * 2 * 4];
+        xs[4] = f32::NAN; // step 0, batch 1
+        let x = Tensor::from_f32(vec![3, 2, 4], xs).unwrap();
+        let w = Tensor::from_f32(vec![1, g * 5, 4], vec![0.1; g * 20]).unwrap();
+        let r = Tensor::from_f32(vec![1, g * 5, 5], vec![0.1; g * 25]).unwrap();
+        let inputs = RecurrentInputs {
+            x: &x,
+            w: &w,
+            r: &r,
+            b: None,
+            sequence_lens: None,
+            initial_h: None,
+            initial_c: None,
+            p: None,
+            proj: None,
+        };
+        let want = cell::run_reference(&spec, &inputs).unwrap();
+        for isa in Isa::available() {
+            let got = CpuKernels::new(isa).run(0, &spec, &inputs).unwrap();
+            let y = got.y.as_f32().unwrap();
+            assert!(y[5..10].iter().all(|v| v.is_nan()), "{isa:?} {cell:?}: NaN must reach Y");
+            assert!(y[..5].iter().all(|v| v.is_finite()), "{isa:?} {cell:?}: the other entry stays finite");
+            compare(&format!("{isa:?} {cell:?}"), &got.y, &want.y);
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let spec = RecurrentSpec::new(CellKind::Gru { linear_before_reset: true }, Direction::Forward, 4);
+    let x = Tensor::from_f32(vec![2, 1, 3], vec![0.0; 6]).unwrap();
+    let w = Tensor::from_f32(vec![1, 12, 2], vec![0.0; 24]).unwrap();
+    let r = Tensor::from_f32(vec![1, 12, 4], vec![0.0; 48]).unwrap();
+    let inputs = RecurrentInputs {
+        x: &x,
+        w: &w,
+        r: &r,
+        b: None,
+        sequence_lens: None,
+        initial_h: None,
+        initial_c: None,
+        p: None,
+        proj: None,
+    };
+    for isa in Isa::available() {
+        let err = CpuKernels::new(isa).run(0, &spec, &inputs).unwrap_err();
+        assert_eq!(err.code(), "shape");
+    }
+}
+
+/// One-node graph whose W, R, B (and P) are constants: exercises `prepare`'s pre-packed path
+/// (and a second node reading the same weights as a run-time value, packed on the fly).
+#[test]
+fn prepared_constant_weights_match_the_reference() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        let (h, i, b, t) = (33, 7, 3, 9);
+        let g = cell.gates();
+        let mut rng = Rng(77 + k as u64);
+        let ws = 1.0 / ((h + i) as f32).sqrt();
+        let consts = [
+            Tensor::from_f32(vec![1, g * h, i], rng.vec(g * h * i, ws)).unwrap(),
+            Tensor::from_f32(vec![1, g * h, h], rng.vec(g * h * h, ws)).unwrap(),
+            Tensor::from_f32(vec![1, 2 * g * h], rng.vec(2 * g * h, 0.5)).unwrap(),
+        ];
+        // Values: 0 = X (input), 1..=3 = W R B (constants), 4 = Y, 5 = Y_h, 6 = Y_c.
+        let spec = RecurrentSpec::new(cell, Direction::Forward, h);
+        let outputs = if g == 4 { vec![Some(4), Some(5), Some(6)] } else { vec![Some(4), Some(5)] };
+        let node = Node {
+            name: "rnn".into(),
+            op: Op::Recurrent(spec),
+            inputs: vec![Some(0), Some(1), Some(2), Some(3)],
+            outputs: outputs.clone(),
+        };
+        let decl = |name: &str, id| ValueDecl { name: name.into(), id, dtype: None, dims: None };
+        let graph = Graph {
+            value_names: ["x", "w", "r", "b", "y", "y_h", "y_c"].map(String::from).to_vec(),
+            nodes: vec![node],
+            inputs: vec![decl("x", 0)],
+            outputs: outputs.iter().flatten().map(|&id| decl(["y", "y_h", "y_c"][id - 4], id)).collect(),
+            constants: vec![
+                None,
+                Some(consts[0].clone()),
+                Some(consts[1].clone()),
+                Some(consts[2].clone()),
+                None,
+                None,
+                None,
+            ],
+        };
+        let x = Tensor::from_f32(vec![t, b, i], rng.vec(t * b * i, 1.0)).unwrap();
+        let want = graph.run(vec![x.clone()]).unwrap();
+        for isa in Isa::available() {
+            let mut kernels = CpuKernels::new(isa);
+            kernels.prepare(&graph).unwrap();
+            assert_eq!(kernels.prepared_nodes(), 1);
+            let got = graph.run_with(vec![x.clone()], &kernels).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (gt, wt) in got.iter().zip(&want) {
+                compare(&format!("{isa:?} {cell:?} prepared"), gt, wt);
+            }
+        }
+    }
+}
+
+/// sigmoid and tanh of every instruction set: ≤ 2e-6 from the f64 value over the whole f32 range,
+/// exact limits, NaN only from NaN. Random bit patterns plus a dense grid where the curves bend.
+#[test]
+fn vector_sigmoid_and_tanh_are_accurate_everywhere() {
+    let mut rng = Rng(99);
+    let mut xs: Vec<f32> = (0..100_000).map(|_| f32::from_bits(rng.next() as u32)).collect();
+    xs.extend((-200_000..200_000).map(|k| k as f32 * 1e-4));
+    xs.extend([0.0, -0.0, 1e-30, -1e-30, 8.9, 9.0, 9.1, 87.0, -87.0, 88.5, -88.5, 1e4, -1e4]);
+    xs.extend([f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MIN_POSITIVE]);
+    for isa in Isa::available() {
+        for (act, f) in [
+            (Activation::Sigmoid, (|x: f64| 1.0 / (1.0 + (-x).exp())) as fn(f64) -> f64),
+            (Activation::Tanh, f64::tanh),
+        ] {
+            let mut ys = xs.clone();
+            isa.activate(act, &mut ys);
+            for (&x, &y) in xs.iter().zip(&ys) {
+                if x.is_nan() {
+                    assert!(y.is_nan(), "{isa:?} {act:?}(NaN) = {y}");
+                    continue;
+                }
+                let want = f(x as f64);
+                assert!((y as f64 - want).abs() <= 2e-6, "{isa:?} {act:?}({x:e}) = {y:e}, want {want:e}");
+            }
+        }
+    }
+}
