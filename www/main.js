@@ -1,82 +1,45 @@
-// The demo imports the package exactly as a user of `wasm-pack build --target web` would.
-import init, { Model } from '/pkg/webrnn.js';
+// The demo page. It imports the package from /pkg/ as an app without a bundler would, and runs two
+// panels: "type" (typing.js) and "stream" (stream.js). <body data-status> says how far it got:
+// loading -> ok (both panels running) or error (the message is in #error); the e2e test
+// (xtask/e2e/demo.mjs) waits for it.
 
-const STEPS = 16;
-const TOP_K = 3;
+import { Runtime } from '/pkg/webrnn.js';
+
+import { startTyping } from './typing.js';
+import { startStream } from './stream.js';
 
 const $ = (id) => document.getElementById(id);
 
 function setStatus(status, text) {
+  if (document.body.dataset.status === 'error') return;
   document.body.dataset.status = status;
   $('status').textContent = text;
 }
 
-function describeModel(info) {
-  const tensor = ({ name, dtype, shape }) =>
-    `  ${name}: ${dtype} [${shape.map((d) => d ?? '?').join(', ')}]`;
-  const layer = ({ op, hidden_size, direction }) =>
-    `  ${op}, hidden ${hidden_size}, ${direction}`;
-  return [
-    'layers:', ...info.layers.map(layer),
-    'inputs:', ...info.inputs.map(tensor),
-    'outputs:', ...info.outputs.map(tensor),
-    `fingerprint: ${info.fingerprint}`,
-  ].join('\n');
+function fail(error) {
+  console.error(error);
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  $('error').textContent = $('error').textContent ? `${$('error').textContent}\n${message}` : message;
+  document.body.dataset.status = 'error';
+  $('status').textContent = 'Something failed.';
 }
 
-// A deterministic input for step t: token ids for embedding models, a sine wave otherwise.
-function stepInput(model, t) {
-  const n = model.inputSize();
-  if (model.inputIsTokens()) {
-    return Int32Array.from({ length: n }, (_, i) => (t + i) % 4);
-  }
-  return Float32Array.from({ length: n }, (_, i) => Math.sin(0.3 * t + 0.1 * i));
-}
-
-function topK(values, k) {
-  return Array.from(values.keys())
-    .sort((a, b) => values[b] - values[a])
-    .slice(0, k)
-    .map((index) => `#${index} ${values[index].toFixed(4)}`);
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
+window.addEventListener('error', (event) => fail(event.error ?? event.message));
+window.addEventListener('unhandledrejection', (event) => fail(event.reason));
 
 async function main() {
-  await init();
-  const response = await fetch('model.onnx');
-  if (!response.ok) {
-    throw new Error(`model.onnx: HTTP ${response.status}`);
-  }
-  const model = Model.fromOnnx(new Uint8Array(await response.arrayBuffer()));
-  $('info').textContent = describeModel(JSON.parse(model.info()));
-
-  setStatus('running', `Running ${STEPS} steps…`);
-  const session = model.createSession();
-  const tokens = model.inputIsTokens();
-  const latencies = [];
-  let output;
-  for (let t = 0; t < STEPS; t++) {
-    const input = stepInput(model, t);
-    const start = performance.now();
-    output = tokens ? session.stepTokens(input) : session.step(input);
-    latencies.push(performance.now() - start);
-  }
-  session.free();
-  model.free();
-
-  $('prediction').textContent =
-    `top-${TOP_K} of ${output.length} outputs after ${STEPS} steps: ${topK(output, TOP_K).join(', ')}`;
-  $('latency').textContent =
-    `step latency: median ${median(latencies).toFixed(3)} ms, first ${latencies[0].toFixed(3)} ms`;
-  setStatus('ok', 'Done.');
+  // One runtime per panel, so each panel's stats() count only its own steps.
+  const runtime = await Runtime.create({ backend: 'auto' });
+  $('runtime-info').textContent =
+    `webrnn ${runtime.build.version}, wasm ${runtime.variant}, ` +
+    `GPU backend ${runtime.build.gpu ? 'built in' : 'not in this build'}, ` +
+    `WebGPU adapter ${runtime.webgpuAdapter ? 'found' : 'none'}`;
+  setStatus('loading', 'Loading the models…');
+  const [typing, stream] = await Promise.all([
+    startTyping(runtime, { onStatus: (text) => setStatus('loading', text) }),
+    startStream({ onFatal: fail }),
+  ]);
+  setStatus('ok', `Running: text on ${typing.backend}, sensors on ${stream.backend()} (wasm ${runtime.variant}).`);
 }
 
-main().catch((error) => {
-  console.error(error);
-  $('error').textContent = error instanceof Error ? error.message : String(error);
-  setStatus('error', 'Failed.');
-});
+main().catch(fail);

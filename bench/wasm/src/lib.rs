@@ -1,0 +1,61 @@
+//! What the benchmark page calls: one model, one session, the three ways of feeding it.
+
+use wasm_bindgen::prelude::*;
+use webrnn::{Backend, Data, Model, Session, Tensor};
+
+fn err(e: webrnn::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// The instruction set the CPU kernels of this build use.
+#[wasm_bindgen]
+pub fn isa() -> String {
+    webrnn::cpu::Isa::best().name().to_string()
+}
+
+#[wasm_bindgen]
+pub struct BenchModel {
+    model: Model,
+    session: Session,
+    hidden: usize,
+    lstm: bool,
+}
+
+#[wasm_bindgen]
+impl BenchModel {
+    /// `hidden` is the layer's hidden size (= input size); `lstm` whether it has a cell state.
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], hidden: usize, lstm: bool) -> Result<BenchModel, JsError> {
+        let model = Model::from_onnx(onnx).and_then(|m| m.with_backend(Backend::Cpu)).map_err(err)?;
+        let session = model.create_session().map_err(err)?;
+        Ok(BenchModel { model, session, hidden, lstm })
+    }
+
+    pub fn reset(&mut self) {
+        self.session.reset();
+    }
+
+    /// One time step of one stream (batch 1); returns Y.
+    pub fn step(&mut self, x: &[f32]) -> Result<Vec<f32>, JsError> {
+        let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
+        Ok(y.first().and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
+    }
+
+    /// `steps` time steps of one stream in one call; returns Y.
+    pub fn run(&mut self, xs: &[f32], steps: usize) -> Result<Vec<f32>, JsError> {
+        let y = self.session.run(vec![Data::F32(xs.to_vec())], steps).map_err(err)?;
+        Ok(y.first().and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
+    }
+
+    /// The whole graph on one step of `batch` streams from the given state; returns Y_h.
+    pub fn batch(&self, x: &[f32], h0: &[f32], batch: usize) -> Result<Vec<f32>, JsError> {
+        let h = self.hidden;
+        let t = |data: &[f32], shape: Vec<usize>| Tensor::from_f32(shape, data.to_vec()).map_err(err);
+        let mut inputs = vec![t(x, vec![1, batch, h])?, t(h0, vec![1, batch, h])?];
+        if self.lstm {
+            inputs.push(t(h0, vec![1, batch, h])?);
+        }
+        let out = self.model.run_graph(inputs).map_err(err)?;
+        Ok(out.get(1).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
+    }
+}

@@ -1,0 +1,35 @@
+// webrnn: recurrent models (GRU, LSTM, RNN) in the browser, in workers and in Node, with one
+// persistent state per user session.
+//
+//   const rt = await Runtime.create();
+//   const model = await rt.loadModel('/models/lm.onnx', { onProgress });
+//   const s = model.createSession('user-42');
+//   const y = await s.step(x);
+
+export { Runtime } from './runtime.js';
+export type { BackendName, BackendRequest, LoadOptions, ModelSource, RuntimeOptions, RuntimeStats } from './runtime.js';
+export { Model, Session } from './model.js';
+export type { Input, LayerInfo, ModelInfo, SessionOptions, TensorInfo } from './model.js';
+export { StateStore } from './store.js';
+export type { MismatchEvent, StoreOptions, StoredSession } from './store.js';
+export type { LoadProgress, ProgressCallback } from './fetch.js';
+export type { LatencyStats } from './stats.js';
+export { VARIANTS } from './wasm.js';
+export type { BuildInfo, WasmOptions, WasmVariant } from './wasm.js';
+export {
+  BackendUnavailableError,
+  CorruptStateError,
+  DisposedError,
+  FormatError,
+  InternalError,
+  InvalidArgumentError,
+  InvalidModelError,
+  IoError,
+  QuotaError,
+  ShapeError,
+  StateMismatchError,
+  StorageError,
+  UnsupportedOpError,
+  WebrnnError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';

@@ -1,0 +1,386 @@
+// Models and sessions: thin Promise-based wrappers over the wasm Model, which owns the sessions'
+// state (the Rust core carries the recurrent state inputs/outputs of the graph). The API is async
+// although today's CPU calls are synchronous, so the GPU backend (whose readback is async) fits
+// without changing it.
+
+import type { Model as WasmModel } from 'webrnn-wasm';
+
+import { DisposedError, InternalError, InvalidArgumentError, ShapeError, fromWasm, guard } from './errors.js';
+import { Counters, now } from './stats.js';
+
+/** One graph input or output as the model declares it (`null` for a symbolic dimension). */
+export interface TensorInfo {
+  name: string;
+  dtype: string | null;
+  shape: (number | null)[] | null;
+}
+
+export interface LayerInfo {
+  name: string;
+  op: 'GRU' | 'LSTM' | 'RNN' | string;
+  hiddenSize: number;
+  direction: 'forward' | 'reverse' | 'bidirectional' | string;
+}
+
+export interface ModelInfo {
+  /** 128-bit hash of the model's structure and weights (hex); snapshots are bound to it. */
+  fingerprint: string;
+  format: 'onnx' | 'safetensors';
+  /** The Rust backend running the recurrent layers: `cpu`, `cpu-scalar` or `gpu`. */
+  backend: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  layers: LayerInfo[];
+  /** False when a layer runs backwards in time: `step` is refused, `run` works. */
+  streamable: boolean;
+  /** Values in one time step of the input, for one session. */
+  inputSize: number;
+  /** Whether the input takes integer token ids (pass an Int32Array). */
+  inputIsTokens: boolean;
+  /** Values in one time step of the output (0 when the model has no sessions). */
+  outputSize: number;
+  /** f32 values of one session's recurrent state. */
+  stateSize: number;
+  /** Why sessions cannot be created, when they cannot. */
+  sessionError: string | null;
+}
+
+export type Input = Float32Array | Int32Array | ArrayLike<number>;
+
+export interface SessionOptions {
+  /**
+   * Keep this session's last N inputs (0: none, the default). A StateStore saves them with the
+   * state, and replays them into a new model whose fingerprint differs from the stored one.
+   */
+  keepInputs?: number;
+}
+
+interface RawInfo {
+  fingerprint: string;
+  format: 'onnx' | 'safetensors';
+  backend: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  layers: { name: string; op: string; hidden_size: number; direction: string }[];
+  streamable: boolean;
+  real_inputs: number;
+  input_size: number;
+  input_is_tokens: boolean;
+  state_len: number;
+  sessions: string | null;
+}
+
+function describe(raw: RawInfo, outputSize: number): ModelInfo {
+  return {
+    fingerprint: raw.fingerprint,
+    format: raw.format,
+    backend: raw.backend,
+    inputs: raw.inputs,
+    outputs: raw.outputs,
+    layers: raw.layers.map((l) => ({ name: l.name, op: l.op, hiddenSize: l.hidden_size, direction: l.direction })),
+    streamable: raw.streamable,
+    inputSize: raw.input_size,
+    inputIsTokens: raw.input_is_tokens,
+    outputSize,
+    stateSize: raw.state_len,
+    sessionError: raw.sessions,
+  };
+}
+
+/** A loaded model. Create one session per user with `createSession`. */
+export class Model {
+  readonly info: ModelInfo;
+  #wasm: WasmModel;
+  #counters: Counters;
+  #sessions = new Map<string, Session>();
+  #disposed = false;
+  #broken: InternalError | undefined;
+
+  /** @internal Use `Runtime.loadModel`. */
+  constructor(wasm: WasmModel, counters: Counters) {
+    this.#wasm = wasm;
+    this.#counters = counters;
+    const raw = guard(() => JSON.parse(wasm.info()) as RawInfo);
+    this.info = Object.freeze(describe(raw, raw.sessions === null ? probeOutputSize(wasm, raw) : 0));
+    counters.models++;
+  }
+
+  /** Live (not disposed) sessions of this model. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** A new session with zero state. `id` names it in a StateStore (default: a random UUID). */
+  createSession(id: string = randomId(), options: SessionOptions = {}): Session {
+    this.#check();
+    if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('a session id must be a non-empty string');
+    if (this.#sessions.has(id)) throw new InvalidArgumentError(`this model already has a live session '${id}'`);
+    const keep = options.keepInputs ?? 0;
+    if (!Number.isInteger(keep) || keep < 0) throw new InvalidArgumentError('keepInputs must be a whole number ≥ 0');
+    const handle = this._call(() => this.#wasm.createSession());
+    const session = new Session(this, id, handle, keep, {
+      wasm: this.#wasm,
+      counters: this.#counters,
+      forget: () => this.#sessions.delete(id),
+    });
+    this.#sessions.set(id, session);
+    this.#counters.sessions++;
+    this.#counters.stateBytes += this.info.stateSize * 4;
+    return session;
+  }
+
+  /**
+   * One time step for several sessions of this model in one batched call. `x` holds each
+   * session's input one after the other (sessions × inputSize); returns each session's output one
+   * after the other (sessions × outputSize). If the call fails, no session's state changes.
+   */
+  async stepBatch(sessions: readonly Session[], x: Input): Promise<Float32Array> {
+    this.#check();
+    if (!Array.isArray(sessions) || sessions.length === 0) {
+      throw new InvalidArgumentError('stepBatch needs at least one session');
+    }
+    const handles = new Uint32Array(sessions.length);
+    const seen = new Set<Session>();
+    sessions.forEach((s, i) => {
+      if (!(s instanceof Session) || s.model !== this) {
+        throw new InvalidArgumentError(`stepBatch: session ${i} does not belong to this model`);
+      }
+      if (s.disposed) throw new DisposedError(`stepBatch: session '${s.id}' is disposed`);
+      if (seen.has(s)) throw new InvalidArgumentError(`stepBatch: session '${s.id}' is given twice`);
+      seen.add(s);
+      handles[i] = s._handle;
+    });
+    const input = this._input(x, sessions.length, 'stepBatch');
+    const start = now();
+    const y = this._call(() =>
+      input instanceof Int32Array ? this.#wasm.stepBatchTokens(handles, input) : this.#wasm.stepBatch(handles, input),
+    );
+    this.#counters.record(now() - start, 1, y);
+    const n = this.info.inputSize;
+    sessions.forEach((s, i) => s._remember(input.subarray(i * n, (i + 1) * n), 1));
+    return y;
+  }
+
+  /** Frees the model and all its sessions. */
+  dispose(): void {
+    if (this.#disposed) return;
+    for (const s of [...this.#sessions.values()]) s.dispose();
+    this.#disposed = true;
+    this.#counters.models--;
+    try {
+      this.#wasm.free();
+    } catch {
+      // Only after an internal error; the memory is lost, nothing else.
+    }
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError('the model is disposed');
+  }
+
+  /**
+   * @internal A wasm call: errors become WebrnnErrors and count in stats(). A trap (a bug) leaves
+   * the instance's borrow of this model held, so the model then refuses every call with a clear
+   * InternalError; other models and their sessions go on.
+   */
+  _call<T>(call: () => T): T {
+    if (this.#broken) throw this.#broken;
+    try {
+      return call();
+    } catch (e) {
+      const error = fromWasm(e);
+      this.#counters.errors++;
+      if (error instanceof InternalError) {
+        this.#broken = new InternalError(`the model is unusable after an internal error; load it again (${error.message})`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** @internal Checks and converts an input of `steps` time steps. */
+  _input(x: Input, steps: number, what: string): Float32Array | Int32Array {
+    const want = steps * this.info.inputSize;
+    let v: Float32Array | Int32Array;
+    if (x instanceof Float32Array || x instanceof Int32Array) {
+      v = x;
+    } else if (x !== null && typeof x === 'object' && typeof (x as ArrayLike<number>).length === 'number') {
+      v = this.info.inputIsTokens ? Int32Array.from(x as ArrayLike<number>) : Float32Array.from(x as ArrayLike<number>);
+    } else {
+      throw new ShapeError(`${what}: the input must be a Float32Array or an Int32Array of token ids`);
+    }
+    if (v.length !== want) {
+      throw new ShapeError(
+        `${what}: the input needs ${want} values (${steps} step(s) × ${this.info.inputSize}), got ${v.length}`,
+      );
+    }
+    if (this.info.inputIsTokens && v instanceof Float32Array) {
+      throw new ShapeError(`${what}: the model takes token ids: pass an Int32Array`);
+    }
+    return v;
+  }
+}
+
+function probeOutputSize(wasm: WasmModel, raw: RawInfo): number {
+  // One step from a throwaway session tells the output size whatever the graph's symbolic dims.
+  if (raw.real_inputs !== 1) return 0;
+  let id: number | undefined;
+  try {
+    id = wasm.createSession();
+    const y = raw.input_is_tokens
+      ? wasm.runTokens(id, new Int32Array(raw.input_size), 1)
+      : wasm.run(id, new Float32Array(raw.input_size), 1);
+    return y.length;
+  } catch {
+    return 0;
+  } finally {
+    if (id !== undefined) wasm.dropSession(id);
+  }
+}
+
+function randomId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return c?.randomUUID ? c.randomUUID() : `s-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+interface SessionPrivate {
+  wasm: WasmModel;
+  counters: Counters;
+  forget: () => void;
+}
+
+/** One user's recurrent state for one model. */
+export class Session {
+  readonly id: string;
+  readonly model: Model;
+  readonly keepInputs: number;
+  #handle: number;
+  #p: SessionPrivate;
+  #history: (Float32Array | Int32Array)[] = [];
+  #disposed = false;
+
+  /** @internal Use `Model.createSession`. */
+  constructor(model: Model, id: string, handle: number, keepInputs: number, p: SessionPrivate) {
+    this.model = model;
+    this.id = id;
+    this.#handle = handle;
+    this.keepInputs = keepInputs;
+    this.#p = p;
+  }
+
+  /** @internal */
+  get _handle(): number {
+    return this.#handle;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Time steps consumed since creation or the last reset (restored with the state). */
+  get steps(): number {
+    this.#check();
+    return this.model._call(() => this.#p.wasm.steps(this.#handle));
+  }
+
+  /** The last `keepInputs` inputs, oldest first, one time step each. */
+  get history(): readonly (Float32Array | Int32Array)[] {
+    return this.#history;
+  }
+
+  /** One time step: `x` has inputSize values; returns outputSize values. */
+  async step(x: Input): Promise<Float32Array> {
+    this.#check();
+    const input = this.model._input(x, 1, 'step');
+    const start = now();
+    const y = this.model._call(() =>
+      input instanceof Int32Array
+        ? this.#p.wasm.stepTokens(this.#handle, input)
+        : this.#p.wasm.step(this.#handle, input),
+    );
+    this.#p.counters.record(now() - start, 1, y);
+    this._remember(input, 1);
+    return y;
+  }
+
+  /** `steps` time steps (steps × inputSize values, time-major); returns steps × outputSize values. */
+  async run(xs: Input, steps: number): Promise<Float32Array> {
+    this.#check();
+    if (!Number.isInteger(steps) || steps < 1) throw new InvalidArgumentError('run needs a whole number of steps ≥ 1');
+    const input = this.model._input(xs, steps, 'run');
+    const start = now();
+    const y = this.model._call(() =>
+      input instanceof Int32Array
+        ? this.#p.wasm.runTokens(this.#handle, input, steps)
+        : this.#p.wasm.run(this.#handle, input, steps),
+    );
+    this.#p.counters.record(now() - start, steps, y);
+    this._remember(input, steps);
+    return y;
+  }
+
+  /** The state as a snapshot: versioned, bound to the model's fingerprint, checksummed. */
+  saveState(): Uint8Array {
+    this.#check();
+    return this.model._call(() => this.#p.wasm.saveState(this.#handle));
+  }
+
+  /**
+   * Restores a snapshot from `saveState`. Throws CorruptStateError for damaged bytes and
+   * StateMismatchError for another model's snapshot; the state is unchanged then.
+   */
+  loadState(bytes: Uint8Array | ArrayBuffer): void {
+    this.#check();
+    const b = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+    if (!(b instanceof Uint8Array)) throw new InvalidArgumentError('loadState takes a Uint8Array or an ArrayBuffer');
+    this.model._call(() => this.#p.wasm.loadState(this.#handle, b));
+  }
+
+  /** Back to the zero state; forgets the kept inputs. */
+  reset(): void {
+    this.#check();
+    this.model._call(() => this.#p.wasm.reset(this.#handle));
+    this.#history = [];
+  }
+
+  /** Frees the session's state. Further calls throw DisposedError. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#p.forget();
+    this.#p.counters.sessions--;
+    this.#p.counters.stateBytes -= this.model.info.stateSize * 4;
+    if (!this.model.disposed) {
+      try {
+        this.#p.wasm.dropSession(this.#handle);
+      } catch {
+        // Only after an internal error (see Model._call).
+      }
+    }
+  }
+
+  /** @internal Keeps copies of the last `keepInputs` steps of `input`. */
+  _remember(input: Float32Array | Int32Array, steps: number): void {
+    if (this.keepInputs === 0) return;
+    const n = input.length / steps;
+    for (let t = Math.max(0, steps - this.keepInputs); t < steps; t++) {
+      this.#history.push(input.slice(t * n, (t + 1) * n));
+    }
+    if (this.#history.length > this.keepInputs) this.#history.splice(0, this.#history.length - this.keepInputs);
+  }
+
+  /** @internal Replaces the kept inputs (from a store). */
+  _setHistory(h: (Float32Array | Int32Array)[]): void {
+    this.#history = this.keepInputs > 0 ? h.slice(-this.keepInputs) : [];
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError(`session '${this.id}' is disposed`);
+    if (this.model.disposed) throw new DisposedError(`session '${this.id}': its model is disposed`);
+  }
+}

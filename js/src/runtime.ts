@@ -1,0 +1,227 @@
+// The entry point: `Runtime.create` loads the wasm module (the best variant the engine validates),
+// picks a backend, and loads models from URLs or bytes.
+
+import { Model as WasmModel } from 'webrnn-wasm';
+
+import { BackendUnavailableError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
+import { fetchBytes, type ProgressCallback } from './fetch.js';
+import { Model } from './model.js';
+import { Counters, type LatencyStats } from './stats.js';
+import { StateStore, type StoreOptions } from './store.js';
+import { baseUrl, loadWasm, wasmMemoryBytes, type BuildInfo, type WasmOptions } from './wasm.js';
+
+export type BackendRequest = 'auto' | 'webgpu' | 'cpu';
+export type BackendName = 'webgpu' | 'cpu-simd' | 'cpu-scalar';
+
+export interface RuntimeOptions extends WasmOptions {
+  /**
+   * `auto` (default): WebGPU when the browser has an adapter and this build has a GPU backend,
+   * else the fastest CPU variant. `webgpu` fails with BackendUnavailableError when either is
+   * missing. `cpu` never touches the GPU.
+   */
+  backend?: BackendRequest;
+}
+
+/** Bytes, or where to fetch them (a URL, absolute or relative to the page / working directory). */
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
+
+export interface LoadOptions {
+  /** Called as the model (and its external data or config) downloads. */
+  onProgress?: ProgressCallback;
+  /** Default: sniffed from the bytes (safetensors starts with a JSON header). */
+  format?: 'onnx' | 'safetensors';
+  /**
+   * The JSON config of a safetensors state dict (see the README): an object, its JSON text, or
+   * where to fetch it. Default for a safetensors URL: `config.json` beside it.
+   */
+  config?: object | string | URL;
+  /**
+   * External-data files of an ONNX model, by their `location`. Files not given here are fetched
+   * from beside the model's URL (plain relative locations only).
+   */
+  externalData?: Record<string, ModelSource>;
+  signal?: AbortSignal;
+}
+
+export interface RuntimeStats {
+  backend: BackendName;
+  /** The wasm variant in use (`base`, `simd128`...). */
+  variant: string;
+  models: number;
+  /** Live sessions. */
+  sessions: number;
+  /** Time steps computed (a batched step counts once). */
+  steps: number;
+  calls: number;
+  /** Per-step latency of step/run/stepBatch calls in microseconds. */
+  latencyUs: LatencyStats;
+  /** Bytes held: the wasm memory (models, buffers) and the sessions' state. */
+  bytes: { wasmMemory: number; sessionState: number };
+  /** NaN or ±Infinity values returned by step/run/stepBatch. */
+  nonFinite: number;
+  /** Calls that failed (and left everything as it was). */
+  errors: number;
+}
+
+async function webgpuAdapter(): Promise<boolean> {
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+}
+
+export class Runtime {
+  /** The backend every model of this runtime runs on. */
+  readonly backend: BackendName;
+  /** The wasm variant loaded: `base`, `simd128`, `relaxed-simd`. */
+  readonly variant: string;
+  /** What the loaded wasm build contains. */
+  readonly build: Readonly<BuildInfo>;
+  /** Whether the browser offered a WebGPU adapter (checked unless `backend: 'cpu'`). */
+  readonly webgpuAdapter: boolean;
+  #counters = new Counters();
+
+  private constructor(backend: BackendName, variant: string, build: BuildInfo, adapter: boolean) {
+    this.backend = backend;
+    this.variant = variant;
+    this.build = Object.freeze(build);
+    this.webgpuAdapter = adapter;
+  }
+
+  /** Loads the wasm module (once per page or worker) and picks the backend. */
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    const request = options.backend ?? 'auto';
+    if (!['auto', 'webgpu', 'cpu'].includes(request)) {
+      throw new InvalidArgumentError(`unknown backend '${String(request)}' (auto, webgpu, cpu)`);
+    }
+    const { variant, info } = await loadWasm(options);
+    const adapter = request === 'cpu' ? false : await webgpuAdapter();
+    const cpu: BackendName = info.simd128 && info.cpu !== 'cpu-scalar' ? 'cpu-simd' : 'cpu-scalar';
+    let backend: BackendName = cpu;
+    if (request === 'webgpu') {
+      if (!info.gpu) {
+        throw new BackendUnavailableError('this build of webrnn has no GPU backend yet; use backend "auto" or "cpu"');
+      }
+      if (!adapter) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
+      backend = 'webgpu';
+    } else if (request === 'auto' && info.gpu && adapter) {
+      backend = 'webgpu';
+    }
+    return new Runtime(backend, variant.name, info, adapter);
+  }
+
+  /** Loads an ONNX model (with external data) or a safetensors state dict with its config. */
+  async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+    const url = sourceUrl(source);
+    const bytes = await readSource(source, options);
+    const format = options.format ?? (looksLikeSafetensors(bytes) ? 'safetensors' : 'onnx');
+    const backend = this.backend === 'webgpu' ? 'gpu' : 'cpu';
+    try {
+      let wasm: WasmModel;
+      if (format === 'safetensors') {
+        const config = await readConfig(options, url);
+        wasm = guard(() => WasmModel.fromSafetensors(bytes, config, backend));
+      } else if (format === 'onnx') {
+        wasm = await loadOnnx(bytes, url, backend, options);
+      } else {
+        throw new InvalidArgumentError(`unknown model format '${String(format)}' (onnx, safetensors)`);
+      }
+      return new Model(wasm, this.#counters);
+    } catch (e) {
+      this.#counters.errors++;
+      throw fromWasm(e);
+    }
+  }
+
+  /** Opens (creating if needed) an IndexedDB-backed store of session states named `name`. */
+  openStore(name: string, options: StoreOptions = {}): Promise<StateStore> {
+    return StateStore.open(name, options);
+  }
+
+  stats(): RuntimeStats {
+    const c = this.#counters;
+    return {
+      backend: this.backend,
+      variant: this.variant,
+      models: c.models,
+      sessions: c.sessions,
+      steps: c.steps,
+      calls: c.calls,
+      latencyUs: c.latency(),
+      bytes: { wasmMemory: wasmMemoryBytes(), sessionState: c.stateBytes },
+      nonFinite: c.nonFinite,
+      errors: c.errors,
+    };
+  }
+}
+
+function sourceUrl(source: ModelSource): URL | undefined {
+  if (typeof source === 'string' || source instanceof URL) {
+    try {
+      return new URL(source, baseUrl());
+    } catch (e) {
+      throw new InvalidArgumentError(`not a URL: ${String(source)}`, { cause: e });
+    }
+  }
+  return undefined;
+}
+
+async function readSource(source: ModelSource, options: LoadOptions): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  const url = sourceUrl(source);
+  if (!url) throw new InvalidArgumentError('a model source is a URL (string or URL), an ArrayBuffer or a Uint8Array');
+  return fetchBytes(url, options.onProgress, options.signal);
+}
+
+function looksLikeSafetensors(b: Uint8Array): boolean {
+  // An 8-byte little-endian header length, then the JSON header.
+  return b.length > 9 && b[8] === 0x7b && b[6] === 0 && b[7] === 0;
+}
+
+async function readConfig(options: LoadOptions, modelUrl: URL | undefined): Promise<string> {
+  const c = options.config;
+  if (typeof c === 'string') {
+    if (c.trimStart().startsWith('{')) return c;
+    return text(await fetchBytes(new URL(c, modelUrl ?? baseUrl()), options.onProgress, options.signal));
+  }
+  if (c instanceof URL) return text(await fetchBytes(c, options.onProgress, options.signal));
+  if (c !== undefined && c !== null) return JSON.stringify(c);
+  if (modelUrl) return text(await fetchBytes(new URL('config.json', modelUrl), options.onProgress, options.signal));
+  throw new InvalidArgumentError('a safetensors state dict needs its JSON config (options.config)');
+}
+
+function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+const MAX_EXTERNAL_FILES = 64;
+
+async function loadOnnx(bytes: Uint8Array, url: URL | undefined, backend: string, options: LoadOptions): Promise<WasmModel> {
+  const external = new Map<string, Uint8Array>();
+  for (const [location, src] of Object.entries(options.externalData ?? {})) {
+    external.set(location, await readSource(src, options));
+  }
+  // The importer names the first external file it lacks; fetch it from beside the model and retry.
+  for (let i = 0; i <= MAX_EXTERNAL_FILES; i++) {
+    try {
+      return WasmModel.fromOnnx(bytes, external, backend);
+    } catch (e) {
+      const location = (e as { location?: unknown }).location;
+      if (typeof location !== 'string' || external.has(location)) throw fromWasm(e);
+      if (!url) {
+        throw new IoError(
+          `the model keeps weights in the external file '${location}': pass it in options.externalData, or load the model from its URL`,
+        );
+      }
+      if (!/^[^/\\:]+(\/[^/\\:]+)*$/.test(location) || location.split('/').some((p) => p === '..' || p === '.')) {
+        throw new FormatError(`external data location '${location}' must be a plain relative path`);
+      }
+      external.set(location, await fetchBytes(new URL(location, url), options.onProgress, options.signal));
+    }
+  }
+  throw new FormatError('the model refers to too many external data files');
+}

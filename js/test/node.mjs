@@ -1,0 +1,31 @@
+// The package in Node 20: load the wasm from the file system, run every golden case through the
+// API, and check the typed errors. Run by js/test/run.mjs (and by hand: node js/test/node.mjs).
+
+import { readFile, readdir } from 'node:fs/promises';
+
+import { Runtime, ShapeError, StorageError } from '../../pkg/webrnn.js';
+import { checkGolden } from './pages/golden.js';
+
+const golden = new URL('../../tests/data/golden/', import.meta.url);
+const read = async (url) => new Uint8Array(await readFile(url));
+
+const rt = await Runtime.create();
+if (rt.backend !== 'cpu-scalar' && rt.backend !== 'cpu-simd') throw new Error(`backend ${rt.backend} in Node`);
+const results = [];
+for (const name of (await readdir(golden)).sort()) {
+  const meta = JSON.parse(new TextDecoder().decode(await read(new URL(`${name}/case.json`, golden))));
+  results.push(await checkGolden(rt, golden, name, meta, read));
+}
+// Typed errors, and the runtime keeps working after them.
+const model = await rt.loadModel(new URL('legacy_gru_embed_op14/model.onnx', golden));
+const s = model.createSession('node');
+await s.step(new Int32Array([1])).then(() => s.step(new Int32Array([1, 2]))).then(
+  () => { throw new Error('a wrong input length was accepted'); },
+  (e) => { if (!(e instanceof ShapeError)) throw e; },
+);
+if ((await s.step(new Int32Array([2]))).length !== model.info.outputSize) throw new Error('step after an error');
+await rt.openStore('x').then(
+  () => { throw new Error('openStore without IndexedDB'); },
+  (e) => { if (!(e instanceof StorageError)) throw e; },
+);
+console.log(JSON.stringify({ backend: rt.backend, variant: rt.variant, cases: results.length, stats: rt.stats() }));

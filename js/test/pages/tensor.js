@@ -1,0 +1,69 @@
+// A reader for ONNX TensorProto files (the golden fixtures' inputs and outputs): just the fields
+// those files use. dims = 1, data_type = 2, float_data = 4, int64_data = 7, name = 8, raw_data = 9.
+
+const FLOAT = 1;
+const INT64 = 7;
+
+function varint(b, pos) {
+  let value = 0n;
+  let shift = 0n;
+  for (;;) {
+    const byte = b[pos.at++];
+    value |= BigInt(byte & 0x7f) << shift;
+    if (byte < 0x80) return value;
+    shift += 7n;
+  }
+}
+
+/** { name, dims, data: Float32Array | Int32Array } (int64 values are read as int32). */
+export function readTensor(bytes) {
+  const b = new Uint8Array(bytes); // a copy: a Node Buffer's slice() would be a view
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const pos = { at: 0 };
+  const t = { name: '', dims: [], type: 0, floats: [], ints: [], raw: null };
+  while (pos.at < b.length) {
+    const key = Number(varint(b, pos));
+    const field = key >> 3;
+    const wire = key & 7;
+    if (wire === 0) {
+      const v = varint(b, pos);
+      if (field === 1) t.dims.push(Number(v));
+      else if (field === 2) t.type = Number(v);
+      else if (field === 7) t.ints.push(Number(BigInt.asIntN(64, v)));
+    } else if (wire === 2) {
+      const len = Number(varint(b, pos));
+      const end = pos.at + len;
+      if (field === 1 || field === 7) {
+        while (pos.at < end) (field === 1 ? t.dims : t.ints).push(Number(BigInt.asIntN(64, varint(b, pos))));
+      } else if (field === 4) {
+        for (; pos.at < end; pos.at += 4) t.floats.push(dv.getFloat32(pos.at, true));
+      } else if (field === 8) {
+        t.name = new TextDecoder().decode(b.subarray(pos.at, end));
+      } else if (field === 9) {
+        t.raw = b.slice(pos.at, end);
+      }
+      pos.at = end;
+    } else if (wire === 5) {
+      if (field === 4) t.floats.push(dv.getFloat32(pos.at, true));
+      pos.at += 4;
+    } else if (wire === 1) {
+      pos.at += 8;
+    } else {
+      throw new Error(`unsupported protobuf wire type ${wire}`);
+    }
+  }
+  let data;
+  if (t.type === FLOAT) {
+    data = t.raw ? new Float32Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength / 4).slice() : Float32Array.from(t.floats);
+  } else if (t.type === INT64) {
+    if (t.raw) {
+      const rv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
+      data = Int32Array.from({ length: t.raw.byteLength / 8 }, (_, i) => Number(rv.getBigInt64(i * 8, true)));
+    } else {
+      data = Int32Array.from(t.ints);
+    }
+  } else {
+    throw new Error(`unsupported tensor type ${t.type}`);
+  }
+  return { name: t.name, dims: t.dims, data };
+}

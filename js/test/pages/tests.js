@@ -1,0 +1,449 @@
+// Browser tests of the `webrnn` package. js/test/run.mjs opens /js/test/pages/index.html in
+// headless Chromium and calls these functions with page.evaluate; each throws on failure and
+// returns a short summary on success.
+
+import * as webrnn from '/pkg/webrnn.js';
+import { checkGolden, snapshotWithState, stateOf } from './golden.js';
+
+const {
+  Runtime,
+  BackendUnavailableError,
+  CorruptStateError,
+  DisposedError,
+  FormatError,
+  InvalidArgumentError,
+  InvalidModelError,
+  IoError,
+  QuotaError,
+  ShapeError,
+  StateMismatchError,
+  VARIANTS,
+  WebrnnError,
+} = webrnn;
+
+const GOLDEN = new URL('/tests/data/golden/', location.href);
+const GRU = new URL('legacy_gru_embed_op14/model.onnx', GOLDEN); // tokens in, 37 logits out
+const GRU_SD = new URL('sd_gru_embed_head/model.safetensors', GOLDEN); // same signature, other weights
+const RNN = new URL('legacy_rnn_tanh_op14/model.onnx', GOLDEN); // 8 floats in, 5 out
+const EXTERNAL = new URL('legacy_lstm_external_data_op17/', GOLDEN);
+
+function assert(ok, message) {
+  if (!ok) throw new Error(`assertion failed: ${message}`);
+}
+
+async function rejects(what, fn, Class, code) {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof Class) || !(e instanceof WebrnnError) || e.code !== code) {
+      throw new Error(`${what}: expected ${Class.name} (${code}), got ${e?.name} (${e?.code}): ${e?.message}`);
+    }
+    return e;
+  }
+  throw new Error(`${what}: expected ${Class.name}, but it succeeded`);
+}
+
+function same(a, b) {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+}
+
+async function read(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+let runtime;
+const rt = async () => (runtime ??= await Runtime.create());
+
+const tokens = (t) => new Int32Array([(t * 7 + 3) % 37]);
+
+export async function golden(cases) {
+  const r = await rt();
+  const results = [];
+  for (const [name, meta] of cases) results.push(await checkGolden(r, GOLDEN, name, meta, read));
+  return results.map((x) => `${x.name}${x.sessions ? '' : ' (no sessions)'}`).join(', ');
+}
+
+export async function api() {
+  const r = await rt();
+  assert(r.backend === 'cpu-scalar' || r.backend === 'cpu-simd', `backend ${r.backend}`);
+  assert(r.variant === VARIANTS[0].name, `variant ${r.variant}, expected the fastest, ${VARIANTS[0].name}`);
+
+  // Sources: URL with progress, ArrayBuffer, Uint8Array; all the same model.
+  const progress = [];
+  const m = await r.loadModel(GRU.href, { onProgress: (p) => progress.push(p) });
+  const last = progress.at(-1);
+  assert(last && last.total > 0 && last.loaded === last.total, `progress ${JSON.stringify(last)}`);
+  const bytes = await read(GRU);
+  const m2 = await r.loadModel(bytes.buffer.slice(0));
+  const m3 = await r.loadModel(bytes);
+  assert(m2.info.fingerprint === m.info.fingerprint && m3.info.fingerprint === m.info.fingerprint, 'fingerprints');
+  assert(m.info.layers.length === 2 && m.info.layers[0].op === 'GRU' && m.info.layers[0].hiddenSize === 13, 'layers');
+  assert(m.info.inputIsTokens && m.info.inputSize === 1 && m.info.outputSize === 37, 'sizes');
+  m2.dispose();
+  m3.dispose();
+
+  // External data: fetched from beside the model's URL, or given; refused from bare bytes.
+  const files = [];
+  const ext = await r.loadModel(new URL('model.onnx', EXTERNAL), { onProgress: (p) => files.push(p.file) });
+  assert(files.some((f) => f.endsWith('model.onnx.data')), 'external data progress');
+  const extBytes = await read(new URL('model.onnx', EXTERNAL));
+  await rejects('external data from bytes', () => r.loadModel(extBytes), IoError, 'io');
+  const ext2 = await r.loadModel(extBytes, { externalData: { 'model.onnx.data': new URL('model.onnx.data', EXTERNAL) } });
+  assert(ext2.info.fingerprint === ext.info.fingerprint, 'external data given');
+  ext2.dispose();
+
+  // Safetensors: config beside the URL, or given as an object with bytes.
+  const sd = await r.loadModel(GRU_SD);
+  const config = JSON.parse(new TextDecoder().decode(await read(new URL('config.json', GRU_SD))));
+  const sd2 = await r.loadModel(await read(GRU_SD), { config });
+  assert(sd.info.format === 'safetensors' && sd2.info.fingerprint === sd.info.fingerprint, 'safetensors');
+  sd2.dispose();
+
+  // Load failures are typed, and the runtime keeps working after them.
+  await rejects('garbage model', () => r.loadModel(new Uint8Array([1, 2, 3, 4])), FormatError, 'format');
+  // An operator the runtime lacks: rename every "Transpose" (same length, so the protobuf stays valid).
+  const renamed = bytes.slice();
+  const word = new TextEncoder().encode('Transpose');
+  for (let i = 0; i + word.length <= renamed.length; i++) {
+    if (word.every((c, k) => renamed[i + k] === c)) renamed[i + 7] = 0x7a; // 'Transpoze'
+  }
+  const unsupported = await rejects('unknown op', () => r.loadModel(renamed), webrnn.UnsupportedOpError, 'unsupported_op');
+  assert(unsupported.message.includes('Transpoze'), unsupported.message);
+  await rejects('404', () => r.loadModel('/tests/data/golden/nope/model.onnx'), IoError, 'io');
+  const unrolled = await r.loadModel(new URL('dynamo_rnn_tanh/model.onnx', GOLDEN));
+  await rejects('no recurrent layer', () => unrolled.createSession(), InvalidModelError, 'invalid_model');
+  unrolled.dispose();
+  await rejects('webgpu forced', () => Runtime.create({ backend: 'webgpu' }), BackendUnavailableError, 'backend_unavailable');
+  await rejects('unknown backend', () => Runtime.create({ backend: 'tpu' }), InvalidArgumentError, 'invalid_argument');
+
+  // Wrong inputs fail with ShapeError and change nothing: s keeps pace with its twin.
+  const s = m.createSession('user-42');
+  const twin = m.createSession('twin');
+  await rejects('duplicate id', () => m.createSession('user-42'), InvalidArgumentError, 'invalid_argument');
+  for (let t = 0; t < 5; t++) {
+    await rejects('two tokens', () => s.step(new Int32Array([1, 2])), ShapeError, 'shape');
+    await rejects('no tokens', () => s.step(new Int32Array([])), ShapeError, 'shape');
+    await rejects('floats for tokens', () => s.step(new Float32Array([1])), ShapeError, 'shape');
+    await rejects('run length', () => s.run(new Int32Array([1, 2, 3]), 2), ShapeError, 'shape');
+    await rejects('run steps', () => s.run(new Int32Array([1]), 0), InvalidArgumentError, 'invalid_argument');
+    await rejects('batch length', () => m.stepBatch([s, twin], new Int32Array([1])), ShapeError, 'shape');
+    await rejects('batch twice', () => m.stepBatch([s, s], new Int32Array([1, 1])), InvalidArgumentError, 'invalid_argument');
+    await rejects('not an array', () => s.step('hello'), ShapeError, 'shape');
+    const [a, b] = [await s.step(tokens(t)), await twin.step(tokens(t))];
+    assert(same(a, b), `step ${t} after failed calls`);
+  }
+  const ys = await s.run(Int32Array.from([5, 6, 7]), 3);
+  assert(ys.length === 3 * 37 && s.steps === 8, `run: ${ys.length} values, ${s.steps} steps`);
+  await twin.run([5, 6, 7], 3);
+
+  // stepBatch = the sessions stepped one by one.
+  const [p, q] = [m.createSession('p'), m.createSession('q')];
+  p.loadState(s.saveState());
+  const yb = await m.stepBatch([s, twin, q], new Int32Array([9, 9, 4]));
+  assert(same(yb.subarray(0, 37), await p.step(new Int32Array([9]))), 'stepBatch session 0');
+  assert(same(yb.subarray(0, 37), yb.subarray(37, 74)), 'stepBatch twins');
+  assert(same(stateOf(s), stateOf(twin)) && s.steps === 9, 'stepBatch states');
+
+  // Snapshots: round trip; another model's or a damaged one is refused, the state unchanged.
+  const snap = s.saveState();
+  const before = stateOf(q);
+  await rejects('other model', () => ext.createSession('x').loadState(snap), StateMismatchError, 'state_mismatch');
+  const other = sd.createSession('other');
+  await other.step(new Int32Array([1]));
+  await rejects('same layout, other weights', () => q.loadState(other.saveState()), StateMismatchError, 'state_mismatch');
+  const flipped = snap.slice();
+  flipped[flipped.length - 20] ^= 0x40;
+  await rejects('flipped bit', () => q.loadState(flipped), CorruptStateError, 'corrupt_state');
+  await rejects('truncated', () => q.loadState(snap.subarray(0, 30)), CorruptStateError, 'corrupt_state');
+  await rejects('garbage', () => q.loadState(new Uint8Array(100)), CorruptStateError, 'corrupt_state');
+  assert(same(stateOf(q), before), 'state after refused snapshots');
+  q.loadState(snap.buffer.slice(snap.byteOffset, snap.byteOffset + snap.byteLength));
+  assert(same(await q.step(tokens(1)), await s.step(tokens(1))), 'restored session continues identically');
+  q.reset();
+  assert(q.steps === 0 && stateOf(q).every((v) => v === 0), 'reset');
+
+  // Disposal.
+  p.dispose();
+  await rejects('disposed session', () => p.step(tokens(0)), DisposedError, 'disposed');
+  await rejects('disposed in a batch', () => m.stepBatch([s, p], new Int32Array([1, 1])), DisposedError, 'disposed');
+  assert(m.sessions === 3, `live sessions ${m.sessions}`);
+
+  // NaN in → NaN out, counted; stats.
+  const rnn = await r.loadModel(RNN);
+  const ns = rnn.createSession();
+  const y = await ns.step(new Float32Array(8).fill(Number.NaN));
+  assert(y.every(Number.isNaN), 'NaN in, NaN out');
+  const st = r.stats();
+  assert(st.nonFinite >= 5 && st.sessions >= 6 && st.steps > 20 && st.errors > 10, `stats ${JSON.stringify(st)}`);
+  const l = st.latencyUs;
+  assert(l.samples > 20 && l.p50 <= l.p95 && l.p95 <= l.p99, `latency ${JSON.stringify(l)}`);
+  assert(st.bytes.wasmMemory > 0 && st.bytes.sessionState > 0, 'bytes');
+  for (const model of [m, ext, sd, rnn]) model.dispose();
+  await rejects('disposed model', () => s.step(tokens(0)), DisposedError, 'disposed');
+  assert(r.stats().sessions === 0 && r.stats().models === 0, `after dispose ${JSON.stringify(r.stats())}`);
+  return `backend ${r.backend}, variant ${r.variant}, p50 ${l.p50.toFixed(0)} µs`;
+}
+
+/** Backend choice: `auto` never picks WebGPU while the build has no GPU backend. */
+export async function backends(expectAdapter) {
+  const r = await rt();
+  assert(r.webgpuAdapter === expectAdapter, `webgpuAdapter ${r.webgpuAdapter}, expected ${expectAdapter}`);
+  assert(r.backend !== 'webgpu' || r.build.gpu, 'webgpu without a GPU build');
+  const e = await rejects('webgpu forced', () => Runtime.create({ backend: 'webgpu' }), BackendUnavailableError, 'backend_unavailable');
+  const cpu = await Runtime.create({ backend: 'cpu' });
+  assert(cpu.backend.startsWith('cpu') && !cpu.webgpuAdapter, 'cpu');
+  return `adapter ${r.webgpuAdapter}, auto → ${r.backend}; webgpu forced: ${e.message}`;
+}
+
+/** A fresh page may pin a variant; the base variant runs the same model to the same outputs. */
+export async function variant(name) {
+  const r = await Runtime.create({ variant: name });
+  assert(r.variant === name, `variant ${r.variant}`);
+  const m = await r.loadModel(GRU);
+  const s = m.createSession();
+  const y = await s.run(Int32Array.from({ length: 20 }, (_, t) => t % 37), 20);
+  await rejects('second variant', () => Runtime.create({ variant: 'no-such' }), InvalidArgumentError, 'invalid_argument');
+  return { variant: r.variant, backend: r.backend, sum: y.reduce((a, b) => a + b, 0) };
+}
+
+// ---- persistence ---------------------------------------------------------------------------
+
+async function gru(r) {
+  return (r ?? (await rt())).loadModel(GRU);
+}
+
+/** Before a reload: step a session, save it, and say what its next output must be. */
+export async function reloadBefore() {
+  const m = await gru();
+  const store = await (await rt()).openStore('reload');
+  const s = m.createSession('reload-user', { keepInputs: 4 });
+  for (let t = 0; t < 6; t++) await s.step(tokens(t));
+  await store.save(s);
+  return Array.from(await s.step(tokens(6)));
+}
+
+export async function reloadAfter(expected) {
+  const m = await gru();
+  const store = await (await rt()).openStore('reload');
+  const s = m.createSession('reload-user', { keepInputs: 4 });
+  assert((await store.restore(s)) === true, 'restore after reload');
+  assert(s.steps === 6 && s.history.length === 4, `steps ${s.steps}, history ${s.history.length}`);
+  const y = await s.step(tokens(6));
+  assert(same(Array.from(y), expected), 'output after reload');
+  const listed = await store.list();
+  assert(listed.length === 1 && listed[0].id === 'reload-user' && listed[0].steps === 6, JSON.stringify(listed));
+  assert((await store.delete('reload-user')) === true && (await store.restore(s)) === false, 'delete');
+  return `restored ${listed[0].bytes} bytes`;
+}
+
+/** One tab's share of the two-tab test: `rounds` × (restore, step, save) under the session's lock. */
+export async function tabWriter(rounds) {
+  const m = await gru();
+  const store = await (await rt()).openStore('tabs');
+  const s = m.createSession('shared');
+  for (let i = 0; i < rounds; i++) {
+    await store.exclusive(s, async (session) => {
+      await session.step(tokens(session.steps));
+      await new Promise((resolve) => setTimeout(resolve, 2)); // let the other tab try to interleave
+    });
+  }
+  return s.steps;
+}
+
+export async function tabCheck(total) {
+  const store = await (await rt()).openStore('tabs');
+  const [rec] = await store.list();
+  assert(rec && rec.steps === total && rec.revision === total, `stored ${JSON.stringify(rec)}, expected ${total}`);
+  // The interleaved steps equal one session stepping through the same token sequence.
+  const m = await gru();
+  const a = m.createSession('a');
+  const b = m.createSession('shared');
+  for (let t = 0; t < total; t++) await a.step(tokens(t));
+  assert(await store.restore(b), 'restore');
+  assert(same(stateOf(a), stateOf(b)), 'no lost update: the state is the one of all steps in order');
+  return `${rec.steps} steps, revision ${rec.revision}`;
+}
+
+function rawPut(dbName, mutate) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(dbName);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('sessions', 'readwrite');
+      const store = tx.objectStore('sessions');
+      const cursor = store.openCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (c) {
+          c.update(mutate(c.value));
+          c.continue();
+        }
+      };
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+
+/** A damaged IndexedDB record: restore throws CorruptStateError; the session and store go on. */
+export async function corruptRecord() {
+  const r = await rt();
+  const m = await gru();
+  const store = await r.openStore('corrupt');
+  const s = m.createSession('c');
+  await s.step(tokens(1));
+  await store.save(s);
+  await rawPut('webrnn:corrupt', (rec) => {
+    rec.snapshot[rec.snapshot.length - 12] ^= 0x01;
+    return rec;
+  });
+  const t = m.createSession('c2');
+  await t.step(tokens(2));
+  const before = stateOf(t);
+  s.dispose();
+  const u = m.createSession('c', {});
+  await u.step(tokens(5));
+  const uBefore = stateOf(u);
+  await rejects('damaged record', () => store.restore(u), CorruptStateError, 'corrupt_state');
+  assert(same(stateOf(u), uBefore), 'state after a damaged record');
+  await rawPut('webrnn:corrupt', (rec) => ({ ...rec, snapshot: 'not bytes' }));
+  await rejects('not a record', () => store.restore(u), CorruptStateError, 'corrupt_state');
+  await store.save(u); // overwrites the damaged record
+  const v = m.createSession('c3');
+  v.loadState(u.saveState());
+  u.reset();
+  assert((await store.restore(u)) && same(stateOf(u), stateOf(v)), 'save after corruption');
+  assert(same(stateOf(t), before), 'other sessions untouched');
+  return 'ok';
+}
+
+/**
+ * Failed and interrupted saves leave the previous record intact. The quota failure is injected at
+ * IDBObjectStore.put (a DOMException named QuotaExceededError, as browsers throw for a value over
+ * quota): Chromium's DevTools quota override does not reach IndexedDB writes in headless mode.
+ */
+export async function quota() {
+  const m = await gru();
+  const store = await (await rt()).openStore('quota');
+  const s = m.createSession('q', { keepInputs: 100 });
+  for (let t = 0; t < 3; t++) await s.step(tokens(t));
+  await store.save(s);
+  const saved = stateOf(s);
+  await s.run(Int32Array.from({ length: 100 }, (_, t) => t % 37), 100);
+  const put = IDBObjectStore.prototype.put;
+  let e;
+  try {
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException('the quota has been exceeded (injected)', 'QuotaExceededError');
+    };
+    e = await rejects('save over quota', () => store.save(s), QuotaError, 'quota');
+    IDBObjectStore.prototype.put = function (...args) {
+      const request = put.apply(this, args);
+      this.transaction.abort(); // the tab goes away mid-save
+      return request;
+    };
+    await rejects('interrupted save', () => store.save(s), webrnn.StorageError, 'storage');
+  } finally {
+    IDBObjectStore.prototype.put = put;
+  }
+  const r = m.createSession('q2');
+  r.dispose();
+  const again = (await gru()).createSession('q');
+  assert(await store.restore(again), 'restore after failed saves');
+  assert(again.steps === 3 && same(stateOf(again), saved) && again.history.length === 0, 'the previous state is intact');
+  await store.save(s);
+  assert((await store.list())[0].steps === 103, 'a later save works');
+  return e.message;
+}
+
+/** A model upgrade: another fingerprint is never loaded; reset, or replay the kept inputs. */
+export async function upgrade() {
+  const r = await rt();
+  const events = [];
+  const store = await r.openStore('upgrade', { onMismatch: (e) => events.push(e) });
+  const [oldModel, newModel] = [await gru(), await r.loadModel(GRU_SD)];
+  for (const [id, keep] of [
+    ['keeps', 4],
+    ['forgets', 0],
+  ]) {
+    const s = oldModel.createSession(id, { keepInputs: keep });
+    for (let t = 0; t < 6; t++) await s.step(tokens(t));
+    await store.save(s);
+    s.dispose();
+  }
+  const kept = newModel.createSession('keeps', { keepInputs: 4 });
+  assert((await store.restore(kept)) === true, 'replayed restore');
+  const ref = newModel.createSession('ref');
+  await ref.run(Int32Array.from([2, 3, 4, 5].map((t) => tokens(t)[0])), 4);
+  assert(same(stateOf(kept), stateOf(ref)) && kept.steps === 4, 'warm-up replays the last 4 inputs');
+  const forgot = newModel.createSession('forgets');
+  await forgot.step(tokens(9));
+  assert((await store.restore(forgot)) === false, 'reset restore');
+  assert(forgot.steps === 0 && stateOf(forgot).every((v) => v === 0), 'reset');
+  assert(events.length === 2 && events[0].action === 'replayed' && events[0].replayedSteps === 4, JSON.stringify(events));
+  assert(events[1].action === 'reset' && events[1].storedFingerprint === oldModel.info.fingerprint, JSON.stringify(events[1]));
+  const listed = await store.list();
+  assert(listed.length === 1 && listed[0].fingerprint === newModel.info.fingerprint, 'the replayed state is saved');
+  // The old model is never given the new model's state either.
+  const back = oldModel.createSession('keeps');
+  assert((await store.restore(back)) === false && back.steps === 0, 'downgrade resets');
+  return events.map((e) => `${e.id}: ${e.action}`).join(', ');
+}
+
+export async function bounds() {
+  const r = await rt();
+  const m = await gru();
+  const store = await r.openStore('bounds', { maxSessions: 3 });
+  for (let i = 0; i < 5; i++) {
+    const s = m.createSession(`b${i}`);
+    await s.step(tokens(i));
+    await store.save(s);
+    s.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  const ids = (await store.list()).map((x) => x.id);
+  assert(ids.join() === 'b4,b3,b2', `LRU kept ${ids}`);
+  // Restoring touches a session, so it survives the next eviction.
+  assert(await store.restore(m.createSession('b2', {})), 'restore b2');
+  await new Promise((resolve) => setTimeout(resolve, 3));
+  const s5 = m.createSession('b5');
+  await store.save(s5);
+  const after = (await store.list()).map((x) => x.id);
+  assert(after.length === 3 && after.includes('b2') && !after.includes('b3'), `after ${after}`);
+  const aged = await r.openStore('aged', { maxAgeMs: 40 });
+  await aged.save(s5);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert((await aged.restore(s5)) === false && (await aged.list()).length === 0, 'maxAgeMs');
+  await rejects('bad bound', () => r.openStore('x', { maxSessions: 0 }), InvalidArgumentError, 'invalid_argument');
+  return `kept ${after.join(', ')}`;
+}
+
+/** The package in a module Worker: same outputs as this page, and IndexedDB works there. */
+export async function worker() {
+  const w = new Worker('/js/test/pages/worker.js', { type: 'module' });
+  const reply = await new Promise((resolve, reject) => {
+    w.onmessage = (e) => resolve(e.data);
+    w.onerror = (e) => reject(new Error(`worker: ${e.message}`));
+    w.postMessage({ steps: 12 });
+  });
+  w.terminate();
+  if (reply.error) throw new Error(`worker: ${reply.error}`);
+  const m = await gru();
+  const s = m.createSession();
+  let y;
+  for (let t = 0; t < 12; t++) y = await s.step(tokens(t));
+  assert(same(Array.from(y), reply.output), 'worker output = page output');
+  const store = await (await rt()).openStore('worker');
+  const t = m.createSession('from-worker');
+  assert(await store.restore(t), 'state saved by the worker');
+  assert(same(stateOf(t), stateOf(s)), 'worker state');
+  return `worker backend ${reply.backend}`;
+}
+
+export { snapshotWithState };

@@ -1,0 +1,192 @@
+// The tests of the `webrnn` npm package (run by `cargo xtask test` after `pack` has built pkg/):
+//
+//   1. tsc --noEmit on the sources, and on types.ts, which uses the package as an app would;
+//   2. size: what an app downloads (JS + the largest wasm variant), gzipped, within budget;
+//   3. Node 20: node.mjs (golden cases, typed errors);
+//   4. headless Chromium (playwright-core driving /usr/bin/chromium), without and with WebGPU:
+//      golden cases, API errors, reload persistence, two tabs, a corrupted record, a quota failure
+//      and an interrupted save, a model upgrade, store bounds, a Worker, variant choice.
+//
+// Usage: node js/test/run.mjs [--only NAME]   (CHROMIUM=path overrides the browser)
+
+import { spawnSync } from 'node:child_process';
+import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const JS = join(ROOT, 'js');
+const PKG = join(ROOT, 'pkg');
+const SIZE_BUDGET = 400 * 1024;
+const SERVED = ['pkg', 'tests/data', 'js/test/pages'];
+const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
+const BASE_FLAGS = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const WEBGPU_FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+];
+
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const results = [];
+
+async function check(name, fn) {
+  if (only && !name.startsWith(only)) return;
+  const started = performance.now();
+  try {
+    const detail = await fn();
+    const text = typeof detail === 'string' ? detail : JSON.stringify(detail);
+    results.push({ name, ok: true });
+    console.log(`  ok    ${name} (${((performance.now() - started) / 1000).toFixed(1)}s)${text ? `: ${text}` : ''}`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`  FAIL  ${name}: ${e?.stack ?? e}`);
+  }
+}
+
+function run(command, args, options = {}) {
+  const r = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', ...options });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function serve() {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '');
+    const file = normalize(join(ROOT, path));
+    const allowed = SERVED.some((dir) => file.startsWith(join(ROOT, dir) + sep));
+    let size = -1;
+    try {
+      size = allowed ? statSync(file).size : -1;
+    } catch {
+      // not found
+    }
+    if (req.method !== 'GET' || size < 0 || !statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'Content-Length': size,
+      'Cache-Control': 'no-store',
+    });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+
+function goldenCases() {
+  const dir = join(ROOT, 'tests/data/golden');
+  return readdirSync(dir)
+    .sort()
+    .map((name) => [name, JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8'))]);
+}
+
+async function browserSuite(origin, webgpu) {
+  const label = webgpu ? 'chromium+webgpu' : 'chromium';
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: webgpu ? [...BASE_FLAGS, ...WEBGPU_FLAGS] : [...BASE_FLAGS, '--disable-gpu'],
+  });
+  try {
+    const context = await browser.newContext();
+    const open = async () => {
+      const page = await context.newPage();
+      const logs = [];
+      page.on('console', (m) => m.type() === 'error' && logs.push(m.text()));
+      page.on('pageerror', (e) => logs.push(String(e)));
+      await page.goto(`${origin}/js/test/pages/index.html`);
+      page.logs = logs;
+      return page;
+    };
+    const call = (page, fn, arg) =>
+      page.evaluate(async ([fn, arg]) => (await import('/js/test/pages/tests.js'))[fn](arg), [fn, arg]);
+    const page = await open();
+
+    if (webgpu) {
+      await check(`${label}: backends`, () => call(page, 'backends', true));
+      await check(`${label}: golden (subset)`, () =>
+        call(page, 'golden', goldenCases().filter(([n]) => n === 'legacy_gru_embed_op14' || n === 'sd_lstm_proj_bidir')),
+      );
+      return;
+    }
+    await check(`${label}: backends`, () => call(page, 'backends', false));
+    await check(`${label}: golden`, () => call(page, 'golden', goldenCases()));
+    await check(`${label}: api and typed errors`, () => call(page, 'api'));
+    await check(`${label}: persistence across a reload`, async () => {
+      const expected = await call(page, 'reloadBefore');
+      await page.reload();
+      return call(page, 'reloadAfter', expected);
+    });
+    await check(`${label}: two tabs write one session`, async () => {
+      const other = await open();
+      const [a, b] = await Promise.all([call(page, 'tabWriter', 15), call(other, 'tabWriter', 15)]);
+      await other.close();
+      return `${a} + ${b}; ${await call(page, 'tabCheck', 30)}`;
+    });
+    await check(`${label}: corrupted IndexedDB record`, () => call(page, 'corruptRecord'));
+    await check(`${label}: quota failure and interrupted save`, () => call(page, 'quota'));
+    await check(`${label}: model upgrade`, () => call(page, 'upgrade'));
+    await check(`${label}: store bounds`, () => call(page, 'bounds'));
+    await check(`${label}: worker`, () => call(page, 'worker'));
+    await check(`${label}: wasm variants`, async () => {
+      const out = [];
+      for (const v of JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).files.filter((f) => f.endsWith('.wasm'))) {
+        const name = { 'webrnn_bg.wasm': 'base', 'webrnn_simd.wasm': 'simd128', 'webrnn_relaxed_simd.wasm': 'relaxed-simd' }[v];
+        const fresh = await open();
+        out.push(await call(fresh, 'variant', name));
+        await fresh.close();
+      }
+      if (out.some((o) => Math.abs(o.sum - out[0].sum) > 1e-3)) throw new Error(`variants differ: ${JSON.stringify(out)}`);
+      return out.map((o) => `${o.variant} → ${o.backend}`).join(', ');
+    });
+    if (page.logs.length) console.log(`  (page errors logged: ${page.logs.slice(0, 5).join(' | ')})`);
+  } finally {
+    await browser.close();
+  }
+}
+
+console.log('js tests:');
+await check('tsc: sources', () => run(join(JS, 'node_modules/.bin/tsc'), ['-p', 'js/tsconfig.json', '--noEmit']));
+await check('tsc: the package as an app uses it (types.ts)', () =>
+  run(join(JS, 'node_modules/.bin/tsc'), ['-p', 'js/test/tsconfig.json']),
+);
+await check('size: JS + largest wasm, gzipped', () => {
+  const files = readdirSync(PKG).filter((f) => f.endsWith('.js') || f.endsWith('.wasm'));
+  const gz = Object.fromEntries(files.map((f) => [f, gzipSync(readFileSync(join(PKG, f)), { level: 9 }).length]));
+  const js = files.filter((f) => f.endsWith('.js')).reduce((a, f) => a + gz[f], 0);
+  const wasm = Math.max(...files.filter((f) => f.endsWith('.wasm')).map((f) => gz[f]));
+  const total = js + wasm;
+  if (total > SIZE_BUDGET) throw new Error(`${(total / 1024).toFixed(1)} KiB > ${SIZE_BUDGET / 1024} KiB`);
+  return `${(total / 1024).toFixed(1)} KiB of ${SIZE_BUDGET / 1024} KiB (JS ${(js / 1024).toFixed(1)}, wasm ${(wasm / 1024).toFixed(1)})`;
+});
+await check('node 20: golden cases and errors', () => {
+  const out = JSON.parse(run(process.execPath, [join(JS, 'test/node.mjs')]));
+  return `${out.cases} cases, ${out.backend}, variant ${out.variant}`;
+});
+
+const server = await serve();
+const origin = `http://127.0.0.1:${server.address().port}`;
+try {
+  await browserSuite(origin, false);
+  await browserSuite(origin, true);
+} finally {
+  server.close();
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`js tests: ${results.length - failed.length} passed, ${failed.length} failed`);
+process.exit(failed.length ? 1 : 0);

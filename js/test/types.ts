@@ -1,0 +1,52 @@
+// Compiled (never run) by run.mjs: the API as the README shows it must type-check against the
+// package's declarations, and misuse must not.
+import {
+  CorruptStateError,
+  Runtime,
+  WebrnnError,
+  type BackendName,
+  type ErrorCode,
+  type LoadProgress,
+  type ModelInfo,
+  type RuntimeStats,
+  type StoredSession,
+} from 'webrnn';
+
+export async function example(): Promise<void> {
+  const rt = await Runtime.create({ backend: 'auto' });
+  const backend: BackendName = rt.backend;
+  const model = await rt.loadModel('/model.onnx', { onProgress: (p: LoadProgress) => void p.loaded });
+  const info: ModelInfo = model.info;
+  const s = model.createSession('user-42', { keepInputs: 16 });
+  const y: Float32Array = await s.step(new Float32Array(info.inputSize));
+  const ys: Float32Array = await s.run(new Int32Array(4), 4);
+  const yb: Float32Array = await model.stepBatch([s], new Float32Array(info.inputSize));
+  const bytes: Uint8Array = s.saveState();
+  s.loadState(bytes);
+  s.reset();
+  const store = await rt.openStore('my-app', { maxSessions: 100, maxAgeMs: 864e5, onMismatch: (e) => void e.action });
+  await store.save(s);
+  const restored: boolean = await store.restore(s);
+  const deleted: boolean = await store.delete(s.id);
+  const list: StoredSession[] = await store.list();
+  const stats: RuntimeStats = rt.stats();
+  const p99: number = stats.latencyUs.p99;
+  try {
+    s.loadState(new Uint8Array(3));
+  } catch (e) {
+    if (e instanceof WebrnnError) {
+      const code: ErrorCode = e.code;
+      void code;
+    }
+    void (e instanceof CorruptStateError);
+  }
+  s.dispose();
+  void [backend, y, ys, yb, restored, deleted, list, p99];
+
+  // @ts-expect-error: backends are 'auto' | 'webgpu' | 'cpu'
+  await Runtime.create({ backend: 'gpu' });
+  // @ts-expect-error: a step takes typed arrays (or number arrays), not strings
+  await s.step('x');
+  // @ts-expect-error: the wasm handles are private
+  void s.handle;
+}

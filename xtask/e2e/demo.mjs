@@ -1,0 +1,273 @@
+// End-to-end test of the demo page (www/), run by `cargo xtask test` against the xtask server:
+//
+//   node xtask/e2e/demo.mjs http://127.0.0.1:PORT/ target/e2e
+//
+// playwright-core drives Debian's Chromium (never a downloaded browser) twice: without WebGPU and
+// with WebGPU on SwiftShader. Each run types text with the keyboard and sees suggestions, accepts
+// one with Tab, reloads and sees the session restored (same text, same suggestion), runs the stream
+// panel until an injected anomaly is detected, checks the WebGPU toggle (switches backends, or
+// shows "WebGPU unavailable"), checks a narrow window, "Forget me", and that the console stayed
+// free of errors. Screenshots go to the output folder. CHROMIUM=path overrides the browser.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+const [url, outDir = 'target/e2e'] = process.argv.slice(2);
+if (!url) {
+  console.error('usage: node xtask/e2e/demo.mjs URL [OUT_DIR]');
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+
+const BASE_FLAGS = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const WEBGPU_FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+];
+const MODES = [
+  { name: 'no-webgpu', args: [...BASE_FLAGS, '--disable-gpu'] },
+  { name: 'webgpu', args: [...BASE_FLAGS, ...WEBGPU_FLAGS] },
+];
+const TYPED = 'The best way to predict the fut';
+
+let passed = 0;
+let failed = 0;
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function check(mode, name, fn) {
+  const started = performance.now();
+  try {
+    const detail = await fn();
+    passed++;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    console.log(`  ok    ${mode} ${name} (${seconds}s)${detail ? `: ${detail}` : ''}`);
+    return true;
+  } catch (e) {
+    failed++;
+    console.log(`  FAIL  ${mode} ${name}: ${e?.stack ?? e}`);
+    return false;
+  }
+}
+
+async function ready(page) {
+  await page.waitForSelector('body[data-status="ok"], body[data-status="error"]', { timeout: 60_000 });
+  const status = await page.getAttribute('body', 'data-status');
+  if (status !== 'ok') throw new Error(`the page says ${status}: ${await page.textContent('#error')}`);
+}
+
+const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
+const data = (page, selector, key) => page.$eval(selector, (e, k) => e.dataset[k], key);
+
+/** Waits until the type panel has made its suggestions for the text in the box. */
+async function settled(page) {
+  await page.waitForFunction(
+    () => document.getElementById('type-panel').dataset.processed === String(document.getElementById('editor-input').value.length),
+  );
+}
+
+async function runMode(mode) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: mode.args,
+    headless: true,
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  const shot = (name, target = page, options = {}) =>
+    target.screenshot({ path: join(outDir, `${mode.name}-${name}.png`), ...options });
+
+  try {
+    const loaded = await check(mode.name, 'loads', async () => {
+      await page.goto(url);
+      await ready(page);
+      return `${await text(page, '#status')} ${await text(page, '#runtime-info')}`;
+    });
+    if (!loaded) return;
+
+    let accepted = '';
+    await check(mode.name, 'typing shows suggestions, Tab accepts', async () => {
+      await page.focus('#editor-input');
+      await page.keyboard.type(TYPED, { delay: 20 });
+      await settled(page);
+      const suggestion = JSON.parse(await text(page, '#prediction'));
+      assert(suggestion.length > 0, 'no suggestion');
+      const ghost = await text(page, '#editor-ghost .ghost');
+      assert(ghost === suggestion.trim() || ghost === suggestion, `the ghost text "${ghost}" is not "${suggestion}"`);
+      const chips = await page.$$eval('#chips button', (b) => b.length);
+      assert(chips >= 1, 'no suggestion buttons');
+      const latency = await text(page, '#latency');
+      assert(/p50 [\d.]+ ms · p95 [\d.]+ ms/.test(latency), `latency line: ${latency}`);
+      await shot('type', page.locator('#type-panel'));
+      await page.keyboard.press('Tab');
+      await settled(page);
+      accepted = await page.inputValue('#editor-input');
+      assert(accepted === TYPED + suggestion, `after Tab the text is "${accepted}"`);
+      const focused = await page.evaluate(() => document.activeElement?.id);
+      assert(focused === 'editor-input', `Tab moved the focus to ${focused}`);
+      return `"${TYPED}" -> "${suggestion}"; ${chips} suggestions; ${latency}`;
+    });
+
+    await check(mode.name, 'Backspace goes back to the same state', async () => {
+      await settled(page);
+      const before = await text(page, '#prediction');
+      await page.keyboard.type(' xyz', { delay: 20 });
+      await settled(page);
+      for (let i = 0; i < 4; i++) await page.keyboard.press('Backspace');
+      await settled(page);
+      assert((await page.inputValue('#editor-input')) === accepted, 'Backspace did not restore the text');
+      const after = await text(page, '#prediction');
+      assert(after === before, `after typing and deleting " xyz" the suggestion is ${after}, was ${before}`);
+      return `suggestion ${after} again`;
+    });
+
+    await check(mode.name, 'reload restores the session', async () => {
+      await settled(page);
+      await page.waitForFunction(
+        (n) => document.getElementById('save-info').dataset.steps === String(n),
+        accepted.length,
+      );
+      const before = await text(page, '#prediction');
+      await page.reload();
+      await ready(page);
+      const value = await page.inputValue('#editor-input');
+      assert(value === accepted, `after reload the text is "${value}"`);
+      assert((await data(page, '#type-panel', 'restored')) === 'true', 'the state was not restored');
+      const info = await text(page, '#session-info');
+      assert(info.includes('restored from IndexedDB'), `session info: ${info}`);
+      const after = await text(page, '#prediction');
+      assert(after === before, `the suggestion changed across the reload: ${before} -> ${after}`);
+      return `${info}; suggestion ${after}`;
+    });
+
+    await check(mode.name, 'keyboard: Esc hides the suggestion, then Tab leaves the box', async () => {
+      await page.focus('#editor-input');
+      await page.keyboard.press('End');
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Escape');
+      assert((await text(page, '#editor-ghost .ghost')) === '', 'the ghost text is still shown');
+      await page.keyboard.press('Tab');
+      assert((await page.inputValue('#editor-input')) === accepted, 'Tab changed the text after Esc');
+      const focused = await page.evaluate(() => {
+        const e = document.activeElement;
+        return e?.closest('#chips') ? `suggestion button "${e.textContent}"` : `${e?.tagName} ${e?.id}`;
+      });
+      assert(focused.startsWith('suggestion button'), `Tab moved the focus to ${focused}`);
+      return `focus moved to the ${focused}`;
+    });
+
+    await check(mode.name, 'stream panel scores 512 sensors and detects anomalies', async () => {
+      await page.waitForFunction(() => Number(document.getElementById('stream-panel').dataset.ticks) > 60);
+      await page.focus('#stream-inject');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => Number(document.getElementById('stream-panel').dataset.detected) >= 1, null, {
+        timeout: 45_000,
+      });
+      const rate = await text(page, '#stream-rate');
+      assert(/session-steps\/s/.test(rate) && rate.includes('512 sessions'), `rate: ${rate}`);
+      const scores = await text(page, '#stream-scores');
+      await shot('stream', page.locator('#stream-panel'));
+      return `${rate}; ${scores}; stepBatch ${await text(page, '#stream-latency')}`;
+    });
+
+    await check(mode.name, 'stream panel resizes to 2048 sensors and back', async () => {
+      const rates = [];
+      for (const count of ['2048', '512']) {
+        await page.selectOption('#stream-count', count);
+        await page.waitForFunction(
+          (n) =>
+            document.getElementById('stream-rate').textContent.includes(`${n} sessions`) &&
+            Number(document.getElementById('stream-panel').dataset.ticks) > 20,
+          count,
+        );
+        rates.push(await text(page, '#stream-rate'));
+      }
+      return rates.join('; ');
+    });
+
+    await check(mode.name, 'WebGPU toggle', async () => {
+      const gpu = 'input[name="stream-backend"][value="webgpu"]';
+      if (await page.isDisabled(gpu)) {
+        const label = await page.$eval(gpu, (e) => e.parentElement.textContent.trim());
+        const note = await text(page, '#gpu-note');
+        assert(label === 'WebGPU unavailable', `the toggle says "${label}"`);
+        assert(note.startsWith('WebGPU unavailable: '), `note: ${note}`);
+        return `fallback shown: ${note}`;
+      }
+      const ticks = async () => Number(await data(page, '#stream-panel', 'ticks'));
+      const seen = [];
+      for (const value of ['cpu', 'webgpu']) {
+        await page.focus(`input[name="stream-backend"][value="${value}"]`);
+        await page.keyboard.press('Space');
+        await page.waitForFunction(
+          (v) => (document.getElementById('stream-panel').dataset.backend === 'webgpu') === (v === 'webgpu'),
+          value,
+        );
+        const t = await ticks();
+        await page.waitForFunction((t0) => Number(document.getElementById('stream-panel').dataset.ticks) > t0 + 10, t);
+        seen.push(`${await data(page, '#stream-panel', 'backend')}: ${await text(page, '#stream-rate')}`);
+      }
+      return seen.join('; ');
+    });
+
+    await check(mode.name, 'narrow window', async () => {
+      await page.setViewportSize({ width: 360, height: 780 });
+      await page.waitForTimeout(300);
+      const { scroll, client } = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      }));
+      assert(scroll <= client + 1, `the page scrolls sideways: ${scroll} > ${client}`);
+      await shot('narrow', page, { fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.waitForTimeout(200);
+      await shot('page', page, { fullPage: true });
+      return `${client}px wide, no horizontal scroll`;
+    });
+
+    await check(mode.name, '"Forget me" deletes the saved state', async () => {
+      await page.focus('#forget');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.getElementById('editor-input').value === '');
+      const note = await text(page, '#forget-note');
+      assert(note.startsWith('Deleted the saved state'), `note: ${note}`);
+      await page.reload();
+      await ready(page);
+      assert((await page.inputValue('#editor-input')) === '', 'the text came back');
+      assert((await data(page, '#type-panel', 'restored')) === 'false', 'a state was restored');
+      return note;
+    });
+
+    await check(mode.name, 'no console errors', async () => {
+      assert(errors.length === 0, errors.join('\n'));
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
+for (const mode of MODES) {
+  await runMode(mode);
+}
+console.log(`screenshots: ${outDir}`);
+console.log(`demo e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,223 @@
+//! `cargo xtask bench`: webrnn's CPU kernels (one wasm build per variant) side by side with
+//! onnxruntime-web (wasm EP, one thread) in one headless Chromium page (`bench/index.html`), on the
+//! same ONNX models (`scripts/make_bench_models.py`, generated into `target/bench/models`).
+//!
+//! The page checks that every implementation's outputs agree before it times anything, then POSTs
+//! its results here: the JSON goes to `bench/results.json`, the markdown table to stdout. Timings are
+//! real wall-clock (no `--virtual-time-budget`), medians of blocks of calls.
+
+use std::collections::HashMap;
+use std::env;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::Result;
+
+/// Wasm builds of `bench/wasm`: directory suffix and the target features it is compiled with.
+const VARIANTS: &[(&str, &str)] =
+    &[("scalar", ""), ("simd128", "+simd128"), ("relaxed-simd", "+simd128,+relaxed-simd")];
+
+const MODELS: &[(&str, usize)] = &[("gru", 64), ("gru", 256), ("gru", 512), ("lstm", 64), ("lstm", 256), ("lstm", 512)];
+
+/// Single-thread wasm SIMD peak on this machine class, for the "% of peak" column.
+const PEAK_GFLOPS: f64 = 25.0;
+
+/// How long the page may take in all.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+];
+
+pub fn bench(root: &Path) -> Result {
+    crate::setup::setup(root)?;
+    if !root.join("bench/node_modules/onnxruntime-web").is_dir() {
+        return Err("bench/node_modules/onnxruntime-web is missing: `cargo xtask setup` installs it".into());
+    }
+    let out = root.join("target/bench");
+    make_models(root, &out.join("models"))?;
+    for (name, features) in VARIANTS {
+        build_variant(root, &out, name, features)?;
+    }
+    write_config(&out)?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let (tx, rx) = mpsc::channel();
+    let root_owned = root.to_path_buf();
+    thread::spawn(move || serve(listener, &root_owned, tx));
+
+    let url = format!("http://127.0.0.1:{port}/bench/index.html");
+    let chromium = env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    let profile = env::temp_dir().join(format!("webrnn-bench-chromium-{}", std::process::id()));
+    println!("bench: {url} in headless {chromium} (this takes a few minutes)");
+    let mut child = Command::new(&chromium)
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{chromium}: {e}"))?;
+    let mut posted: HashMap<String, String> = HashMap::new();
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    while !posted.contains_key("/results") {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok((path, body)) => {
+                posted.insert(path, body);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(&profile);
+
+    let results = posted.remove("/results").ok_or("the benchmark page sent no results (timed out or crashed)")?;
+    if results.starts_with("{\"error\"") {
+        return Err(format!("the benchmark page failed: {results}"));
+    }
+    let path = root.join("bench/results.json");
+    fs::write(&path, &results).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\n{}", posted.remove("/table").unwrap_or_default());
+    println!("bench: µs per time step (batch64: per step of all 64 streams); raw results in bench/results.json");
+    Ok(())
+}
+
+fn make_models(root: &Path, dir: &Path) -> Result {
+    let python = env::var("WEBRNN_PYTHON").ok().or_else(|| {
+        let venv = "/work/golden-venv/bin/python";
+        Path::new(venv).is_file().then(|| venv.to_string())
+    });
+    let python = python.unwrap_or_else(|| "python3".to_string());
+    crate::run(Command::new(python).arg(root.join("scripts/make_bench_models.py")).arg(dir))
+}
+
+fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result {
+    let target_dir = out.join(format!("wasm-{name}"));
+    let mut flags = String::new();
+    if !features.is_empty() {
+        flags = format!("-C target-feature={features}");
+    }
+    crate::run(
+        Command::new("cargo")
+            .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--manifest-path"])
+            .arg(root.join("bench/wasm/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", flags)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS"),
+    )?;
+    let wasm = target_dir.join("wasm32-unknown-unknown/release/webrnn_bench.wasm");
+    crate::run(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-dir"])
+            .arg(out.join(format!("pkg-{name}")))
+            .arg(wasm),
+    )
+}
+
+fn write_config(out: &Path) -> Result {
+    let models: Vec<String> = MODELS
+        .iter()
+        .map(|(cell, h)| format!(r#"{{"name":"{cell}_h{h}","cell":"{cell}","hidden":{h},"file":"{cell}_h{h}.onnx"}}"#))
+        .collect();
+    let variants: Vec<String> = VARIANTS.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let config = format!(
+        r#"{{"models":[{}],"variants":[{}],"modes":["stream","seq256","batch64"],"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
+        models.join(","),
+        variants.join(",")
+    );
+    fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))
+}
+
+/// GET: files under `bench/` and `target/bench/`; POST: `(path, body)` to `tx`.
+fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
+    for stream in listener.incoming().flatten() {
+        let (root, tx) = (root.to_path_buf(), tx.clone());
+        thread::spawn(move || {
+            let _ = handle(stream, &root, &tx);
+        });
+    }
+}
+
+fn handle(mut stream: TcpStream, root: &Path, tx: &mpsc::Sender<(String, String)>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut words = request.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    if method == "POST" {
+        let mut body = vec![0; length.min(64 << 20)];
+        reader.read_exact(&mut body)?;
+        let _ = tx.send((path.to_string(), String::from_utf8_lossy(&body).into_owned()));
+        return respond(&mut stream, "200 OK", "text/plain", b"ok");
+    }
+    match resolve(root, path) {
+        Some(file) => {
+            let body = fs::read(&file)?;
+            respond(&mut stream, "200 OK", content_type(&file), &body)
+        }
+        None => respond(&mut stream, "404 Not Found", "text/plain", b"not found"),
+    }
+}
+
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = path.strip_prefix('/')?;
+    if rel.split('/').any(|s| s == ".." || s.contains(['\\', '\0'])) {
+        return None;
+    }
+    let allowed = ["bench/", "target/bench/"];
+    allowed.iter().any(|a| rel.starts_with(a)).then(|| root.join(rel)).filter(|p| p.is_file())
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)
+}

@@ -1,0 +1,298 @@
+//! `cargo xtask pack`: the `webrnn` npm package in `pkg/`.
+//!
+//! 1. Each wasm variant of [`WASM_VARIANTS`] is built (`cargo build --release`, its own
+//!    `RUSTFLAGS` and target dir), bound by `wasm-bindgen --target web` into `js/build/wasm/<name>/`
+//!    and optimised by wasm-opt; its `.wasm` is copied into `pkg/`. The variants share one
+//!    JavaScript glue (checked: the glue files must be identical).
+//! 2. esbuild bundles the TypeScript layer (`js/src/index.ts`), the glue and the small npm
+//!    dependencies into one ES module, `pkg/webrnn.js`, with the list of shipped variants built in;
+//!    at run time the loader takes the first variant the engine validates.
+//! 3. tsc writes the declarations into `pkg/types/`; `pkg/webrnn.d.ts` re-exports them.
+//! 4. package.json and README.md; then the gzipped size of what an app downloads (the JS and the
+//!    largest variant), which must stay within [`SIZE_BUDGET`].
+//!
+//! `WEBRNN_VARIANTS=base,relaxed-simd cargo xtask pack` builds the named variants only.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{gzip_size, kib, output, run, Result};
+
+/// One build of the wasm module. The loader picks the first shipped variant whose `features` the
+/// engine validates, so they are listed fastest first; `base` must validate everywhere.
+struct WasmVariant {
+    name: &'static str,
+    /// Shipped as `pkg/<file>`.
+    file: &'static str,
+    rustflags: &'static str,
+    /// Names the JS loader probes with `WebAssembly.validate` (wasm-feature-detect).
+    features: &'static [&'static str],
+    /// wasm-opt flags beyond [`WASM_OPT_ARGS`].
+    opt_features: &'static [&'static str],
+    /// Built by default (a variant without kernels that use its feature would only cost time).
+    enabled: bool,
+}
+
+const WASM_VARIANTS: &[WasmVariant] = &[
+    WasmVariant {
+        name: "relaxed-simd",
+        file: "webrnn_relaxed_simd.wasm",
+        rustflags: "-C target-feature=+simd128,+relaxed-simd",
+        features: &["simd128", "relaxed-simd"],
+        opt_features: &["--enable-simd", "--enable-relaxed-simd"],
+        enabled: true,
+    },
+    WasmVariant {
+        name: "simd128",
+        file: "webrnn_simd.wasm",
+        rustflags: "-C target-feature=+simd128",
+        features: &["simd128"],
+        opt_features: &["--enable-simd"],
+        enabled: true,
+    },
+    WasmVariant {
+        name: "base",
+        file: "webrnn_bg.wasm",
+        rustflags: "",
+        features: &[],
+        opt_features: &[],
+        enabled: true,
+    },
+];
+
+/// What an app downloads from `pkg/` (the JS and one wasm variant), gzipped.
+pub const SIZE_BUDGET: u64 = 400 * 1024;
+
+/// Features rustc enables by default for wasm32-unknown-unknown. wasm-bindgen drops the
+/// `target_features` section, so wasm-opt cannot detect them itself.
+const WASM_OPT_ARGS: &[&str] = &[
+    "-O3",
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-multivalue",
+    "--enable-reference-types",
+];
+
+/// binaryen installed by setup from xtask/package.json.
+const LOCAL_WASM_OPT: &str = "xtask/node_modules/.bin/wasm-opt";
+
+/// The oldest wasm-opt on PATH we trust: 132 is tested; 108 (Debian 12's binaryen) writes the
+/// export of wasm-bindgen's `__wbindgen_externrefs` table against the wrong table, so the package
+/// fails in the browser at `init()`.
+const MIN_WASM_OPT: u32 = 132;
+
+const ESBUILD: &str = "js/node_modules/.bin/esbuild";
+const TSC: &str = "js/node_modules/.bin/tsc";
+
+pub fn pack(root: &Path) -> Result {
+    for tool in [ESBUILD, TSC] {
+        if !root.join(tool).is_file() {
+            return Err(format!("{tool} is missing: run `cargo xtask setup` (npm ci in js/)"));
+        }
+    }
+    let pkg = root.join("pkg");
+    let build = root.join("js/build/wasm");
+    let _ = fs::remove_dir_all(&pkg);
+    let _ = fs::remove_dir_all(&build);
+    fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
+
+    let wasm_opt = wasm_opt(root);
+    if wasm_opt.is_none() {
+        println!("pack: no wasm-opt {MIN_WASM_OPT}+ found, the package is unoptimised (run `cargo xtask setup`)");
+    }
+    let mut shipped = Vec::new();
+    let mut glue: Option<(PathBuf, String)> = None;
+    for v in selected_variants()? {
+        let out = build.join(v.name);
+        let wasm = build_variant(root, v, &out)?;
+        if let Some(opt) = &wasm_opt {
+            run(Command::new(opt).args(WASM_OPT_ARGS).args(v.opt_features).arg(&wasm).arg("-o").arg(&wasm))?;
+        }
+        let js = read(&out.join("webrnn.js"))?;
+        match &glue {
+            None => glue = Some((out.clone(), js)),
+            Some((first, text)) if *text != js => {
+                return Err(format!(
+                    "the wasm-bindgen glue of variant {} differs from {}: the variants must export the same API",
+                    v.name,
+                    first.display()
+                ))
+            }
+            Some(_) => {}
+        }
+        copy(&wasm, &pkg.join(v.file))?;
+        shipped.push(v);
+    }
+    let (glue_dir, _) = glue.ok_or("no wasm variant is enabled")?;
+
+    let variants: Vec<String> = shipped
+        .iter()
+        .map(|v| {
+            let features: Vec<String> = v.features.iter().map(|f| format!("\"{f}\"")).collect();
+            format!(r#"{{"name":"{}","file":"{}","features":[{}]}}"#, v.name, v.file, features.join(","))
+        })
+        .collect();
+    run(Command::new(root.join(ESBUILD))
+        .current_dir(root)
+        .args(["js/src/index.ts", "--bundle", "--format=esm", "--platform=browser", "--target=es2022"])
+        .args(["--minify-syntax", "--minify-whitespace", "--external:node:*", "--legal-comments=none"])
+        .arg(format!("--alias:webrnn-wasm=./{}", rel(root, &glue_dir.join("webrnn.js"))))
+        .arg(format!("--define:__WEBRNN_VARIANTS__=[{}]", variants.join(",")))
+        .arg("--outfile=pkg/webrnn.js")
+        .arg("--log-level=warning"))?;
+    run(Command::new(root.join(TSC)).current_dir(root).args([
+        "-p",
+        "js/tsconfig.json",
+        "--emitDeclarationOnly",
+        "--outDir",
+        "pkg/types",
+    ]))?;
+    write(&pkg.join("webrnn.d.ts"), "export * from './types/index.js';\n")?;
+    write(&pkg.join("package.json"), &package_json(root, &shipped)?)?;
+    copy(&root.join("js/README.md"), &pkg.join("README.md"))?;
+
+    report_size(root, &pkg, &shipped)
+}
+
+/// The enabled variants, or those named in `WEBRNN_VARIANTS` (e.g. `base,relaxed-simd`), in
+/// [`WASM_VARIANTS`] order.
+fn selected_variants() -> Result<Vec<&'static WasmVariant>> {
+    let Ok(names) = env::var("WEBRNN_VARIANTS") else {
+        return Ok(WASM_VARIANTS.iter().filter(|v| v.enabled).collect());
+    };
+    let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if let Some(unknown) = names.iter().find(|n| !WASM_VARIANTS.iter().any(|v| v.name == **n)) {
+        let known: Vec<&str> = WASM_VARIANTS.iter().map(|v| v.name).collect();
+        return Err(format!("WEBRNN_VARIANTS: no variant `{unknown}` (known: {})", known.join(", ")));
+    }
+    Ok(WASM_VARIANTS.iter().filter(|v| names.contains(&v.name)).collect())
+}
+
+/// `cargo build` + `wasm-bindgen` for one variant; returns the bound `.wasm` in `out`.
+fn build_variant(root: &Path, v: &WasmVariant, out: &Path) -> Result<PathBuf> {
+    let target_root = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    // Each variant keeps its own target dir, so switching RUSTFLAGS does not rebuild the others.
+    let target_dir = if v.rustflags.is_empty() { target_root } else { target_root.join("wasm-variants").join(v.name) };
+    println!("pack: wasm variant {} ({})", v.name, if v.rustflags.is_empty() { "no flags" } else { v.rustflags });
+    run(Command::new("cargo")
+        .current_dir(root)
+        .env("RUSTFLAGS", v.rustflags)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--quiet",
+            "--lib",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--package",
+            "webrnn",
+        ]))?;
+    let raw = target_dir.join("wasm32-unknown-unknown/release/webrnn.wasm");
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-name", "webrnn", "--out-dir"])
+        .arg(out)
+        .arg(&raw))?;
+    Ok(out.join("webrnn_bg.wasm"))
+}
+
+/// The local binaryen from npm, else a recent enough wasm-opt on PATH.
+fn wasm_opt(root: &Path) -> Option<PathBuf> {
+    let local = root.join(LOCAL_WASM_OPT);
+    if local.is_file() {
+        return Some(local);
+    }
+    // `wasm-opt --version` prints `wasm-opt version 132 (version_132)`.
+    let version = output(Command::new("wasm-opt").arg("--version"))?;
+    let number: u32 = version.split_whitespace().nth(2)?.parse().ok()?;
+    (number >= MIN_WASM_OPT).then(|| PathBuf::from("wasm-opt"))
+}
+
+fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
+    let manifest = read(&root.join("Cargo.toml"))?;
+    let field = |key: &str| {
+        manifest
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('=').map(|v| v.trim().trim_matches('"')))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut files = vec!["webrnn.js".to_string(), "webrnn.d.ts".to_string(), "types/".to_string()];
+    files.extend(shipped.iter().map(|v| v.file.to_string()));
+    let quoted: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+    Ok(format!(
+        r#"{{
+  "name": "webrnn",
+  "version": "{version}",
+  "description": "{description}",
+  "license": "{license}",
+  "type": "module",
+  "main": "./webrnn.js",
+  "types": "./webrnn.d.ts",
+  "exports": {{
+    ".": {{
+      "types": "./webrnn.d.ts",
+      "default": "./webrnn.js"
+    }},
+    "./package.json": "./package.json"
+  }},
+  "files": [{files}],
+  "sideEffects": false,
+  "engines": {{ "node": ">=20" }}
+}}
+"#,
+        version = field("version"),
+        description = field("description"),
+        license = field("license"),
+        files = quoted.join(", ")
+    ))
+}
+
+/// Prints every shipped file's size and checks what one app downloads against the budget.
+fn report_size(root: &Path, pkg: &Path, shipped: &[&WasmVariant]) -> Result {
+    let mut gz: BTreeMap<String, u64> = BTreeMap::new();
+    let mut files = crate::files_with_extension(pkg, "js")?;
+    files.extend(crate::files_with_extension(pkg, "wasm")?);
+    for file in &files {
+        let size = fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?.len();
+        let gzip = gzip_size(file)?;
+        let name = rel(root, file);
+        println!("pack: {name:<30} {:>10}  gzip {:>10}", kib(size), kib(gzip));
+        gz.insert(file.file_name().unwrap_or_default().to_string_lossy().into_owned(), gzip);
+    }
+    let js: u64 = gz.iter().filter(|(k, _)| k.ends_with(".js")).map(|(_, v)| v).sum();
+    let wasm = shipped.iter().filter_map(|v| gz.get(v.file)).copied().max().unwrap_or(0);
+    let total = js + wasm;
+    println!(
+        "pack: {:<30} {:>10}  gzip {:>10}  (JS + largest wasm variant; budget {})",
+        "one app downloads",
+        "",
+        kib(total),
+        kib(SIZE_BUDGET)
+    );
+    if total > SIZE_BUDGET {
+        println!("pack: warning: over the size budget");
+    }
+    Ok(())
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result {
+    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn copy(from: &Path, to: &Path) -> Result {
+    fs::copy(from, to).map(|_| ()).map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+}
