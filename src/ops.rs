@@ -255,8 +255,18 @@ pub fn transpose(x: &Tensor, perm: Option<&[usize]>) -> Result<Tensor> {
     if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
         return shape_err!("Transpose perm {perm:?} is not a permutation of rank {r}");
     }
-    let strides = Tensor::strides(x.shape());
     let out_shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
+    // Moving only axes of size 1 (a session step's batch and time axes) keeps the memory order.
+    let mut moved = perm.iter().filter(|&&p| x.shape()[p] > 1);
+    let mut last = moved.next();
+    if moved.all(|p| {
+        let ordered = last.is_some_and(|l| l < p);
+        last = Some(p);
+        ordered
+    }) {
+        return x.clone().reshaped(out_shape);
+    }
+    let strides = Tensor::strides(x.shape());
     remap(x, out_shape, |idx| idx.iter().zip(&perm).map(|(&i, &p)| i * strides[p]).sum())
 }
 
@@ -603,6 +613,17 @@ mod tests {
         assert_eq!(s.as_i64().unwrap(), &[4, 2, 0]);
         let s = slice(&x, &[1], &[i64::MAX], Some(&[0]), None).unwrap();
         assert_eq!(s.as_i64().unwrap(), &[1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn transposes_that_move_only_unit_axes_keep_the_data() {
+        let x = t(&[1, 3, 1, 2], &[1., 2., 3., 4., 5., 6.]);
+        let y = transpose(&x, Some(&[2, 1, 0, 3])).unwrap();
+        assert_eq!(y.shape(), &[1, 3, 1, 2]);
+        assert_eq!(y.as_f32().unwrap(), x.as_f32().unwrap());
+        let z = transpose(&x, Some(&[0, 3, 2, 1])).unwrap();
+        assert_eq!(z.shape(), &[1, 2, 1, 3]);
+        assert_eq!(z.as_f32().unwrap(), &[1., 3., 5., 2., 4., 6.]);
     }
 
     #[test]
