@@ -85,7 +85,7 @@ fn demo_port(args: &[String]) -> Result<u16> {
 /// `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 fn test(root: &Path) -> Result {
     type Step = (&'static str, fn(&Path) -> Result);
-    let steps: [Step; 7] = [
+    let steps: [Step; 8] = [
         ("setup", setup::setup),
         ("fmt", |root| cargo(root, &["fmt", "--all", "--", "--check"])),
         ("clippy", |root| cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
@@ -110,6 +110,7 @@ fn test(root: &Path) -> Result {
         ("cargo test", |root| {
             run(Command::new("cargo").args(["test", "--workspace"]).env("WEBRNN_REQUIRE_GPU", "1").current_dir(root))
         }),
+        ("wasm cpu kernel tests", wasm_cpu_kernel_tests),
         ("demo e2e test", demo_e2e),
         ("js tests", js_tests),
     ];
@@ -243,6 +244,17 @@ fn gzip_size(file: &Path) -> Result<u64> {
 
 fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+/// The CPU kernels' differential tests (lib unit tests, so the same bodies as natively) in headless
+/// Chromium, built with simd128 + relaxed-simd so the scalar, simd128 and relaxed paths all run.
+fn wasm_cpu_kernel_tests(root: &Path) -> Result {
+    run(Command::new("cargo")
+        .args(["test", "--package", "webrnn", "--lib", "--target", "wasm32-unknown-unknown", "--", "cpu::"])
+        .env("RUSTFLAGS", "-C target-feature=+simd128,+relaxed-simd")
+        .env("CARGO_TARGET_DIR", root.join("target/wasm-cpu-tests"))
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        .current_dir(root))
 }
 
 fn seconds(duration: Duration) -> String {
