@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use webrnn::{onnx, Tensor};
 
@@ -63,4 +64,63 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
     p
+}
+
+/// The case's model file: `model.onnx`, else `model.safetensors` (with `config.json` beside it).
+pub fn model_file(case: &Path) -> PathBuf {
+    let onnx = case.join("model.onnx");
+    if onnx.exists() {
+        onnx
+    } else {
+        case.join("model.safetensors")
+    }
+}
+
+/// Runs one case through `webrnn run --backend BACKEND` exactly as a user would and compares every
+/// output with the expected one; returns the max abs error seen.
+pub fn run_cli_case(case: &Path, backend: &str, atol: f32, rtol: f32) -> Result<f32, String> {
+    let name = case.file_name().unwrap().to_string_lossy().to_string();
+    let out = scratch(&format!("{name}-{backend}"));
+    let status = Command::new(env!("CARGO_BIN_EXE_webrnn"))
+        .arg("run")
+        .arg(model_file(case))
+        .args(["--backend", backend, "--out-dir"])
+        .arg(&out)
+        .args(numbered(case, "input"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !status.status.success() {
+        return Err(format!("{name}: webrnn run failed: {}", String::from_utf8_lossy(&status.stderr)));
+    }
+    let mut worst = 0f32;
+    for (i, want) in numbered(case, "output").iter().enumerate() {
+        let got = out.join(format!("output_{i}.pb"));
+        if !got.exists() {
+            return Err(format!("{name}: no output_{i}.pb written"));
+        }
+        let what = format!("{name} output {i}");
+        worst = worst.max(compare(&what, &read_tensor(&got), &read_tensor(want), atol, rtol)?);
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(worst)
+}
+
+/// Every case of `tests/data/<group>` through the CLI on `backend`; fails listing every failure.
+pub fn run_cli_group(group: &str, backend: &str, min_cases: usize, atol: f32, rtol: f32) {
+    let cases = cases(group);
+    assert!(cases.len() >= min_cases, "{group}: found {} cases, expected at least {min_cases}", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        match run_cli_case(case, backend, atol, rtol) {
+            Ok(err) => println!("{:<50} ok (max |diff| {err:.2e})", case.file_name().unwrap().to_string_lossy()),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} {group} cases failed on {backend}:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
