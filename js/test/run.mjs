@@ -116,6 +116,7 @@ async function browserSuite(origin, webgpu) {
       page.evaluate(async ([fn, arg]) => (await import('/js/test/pages/tests.js'))[fn](arg), [fn, arg]);
     const page = await open();
 
+    await check(`${label}: the quick-start example, unchanged`, () => call(page, 'quickstart'));
     if (webgpu) {
       await check(`${label}: backends`, () => call(page, 'backends', true));
       await check(`${label}: golden (subset)`, () =>

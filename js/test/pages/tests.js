@@ -447,3 +447,37 @@ export async function worker() {
 }
 
 export { snapshotWithState };
+
+// The issue's example as a user would paste it (only the values it leaves to the reader are
+// filled in, and the store calls come before `dispose`): it must run unchanged with and without
+// WebGPU.
+export async function quickstart() {
+  const source = GRU.href;
+  const onProgress = () => {};
+  const x = new Int32Array([5]);
+  const steps = 4;
+  const xs = new Int32Array([1, 2, 3, 4]);
+  const xb = new Int32Array([7, 8, 9]);
+
+  const rt = await Runtime.create({ backend: 'auto' });
+  const backend = rt.backend;
+  const model = await rt.loadModel(source, { onProgress });
+  const s = model.createSession('user-42');
+  const y = await s.step(x);
+  const ys = await s.run(xs, steps);
+  const [s1, s2, s3] = ['a', 'b', 'c'].map((id) => model.createSession(id));
+  const yb = await model.stepBatch([s1, s2, s3], xb);
+  const bytes = s.saveState(); s.loadState(bytes); s.reset();
+  const store = await rt.openStore('my-app');
+  await store.save(s); const restored = await store.restore(s); await store.delete(s1.id); const list = await store.list();
+  s.dispose();
+  const stats = rt.stats();
+
+  assert(['webgpu', 'cpu-simd', 'cpu-scalar'].includes(backend), `backend ${backend}`);
+  assert(y instanceof Float32Array && y.length === 37, `step gave ${y?.length} values`);
+  assert(ys.length === steps * 37 && yb.length === 3 * 37, `run ${ys.length}, stepBatch ${yb.length}`);
+  assert(restored === true && list.some((e) => e.id === 'user-42'), `restore ${restored}, list ${JSON.stringify(list)}`);
+  assert(stats.steps >= 1 + steps + 1, `stats.steps ${stats.steps}`); // a batched step counts once
+  await store.delete('user-42');
+  return `${backend}: step, run, stepBatch, snapshot, store and stats`;
+}
