@@ -104,12 +104,27 @@ pub fn bench(root: &Path) -> Result {
     Ok(())
 }
 
+/// The bench models are written by `scripts/make_bench_models.py` (onnx + numpy). It runs in
+/// `$WEBRNN_PYTHON` if set, else in a virtual environment of its own under `target/bench-venv`,
+/// made on first use with the pins of `scripts/requirements-bench.txt` (the benchmark's own
+/// dependency: `setup` does not install it, so `test` never pays for it).
 fn make_models(root: &Path, dir: &Path) -> Result {
-    let python = env::var("WEBRNN_PYTHON").ok().or_else(|| {
-        let venv = "/work/golden-venv/bin/python";
-        Path::new(venv).is_file().then(|| venv.to_string())
-    });
-    let python = python.unwrap_or_else(|| "python3".to_string());
+    let python = match env::var("WEBRNN_PYTHON") {
+        Ok(p) => p,
+        Err(_) => {
+            let venv = root.join("target/bench-venv");
+            let python = venv.join("bin/python");
+            if !python.is_file() {
+                crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+                crate::run(
+                    Command::new(&python)
+                        .args(["-m", "pip", "install", "--quiet", "-r"])
+                        .arg(root.join("scripts/requirements-bench.txt")),
+                )?;
+            }
+            python.to_string_lossy().into_owned()
+        }
+    };
     crate::run(Command::new(python).arg(root.join("scripts/make_bench_models.py")).arg(dir))
 }
 
