@@ -29,6 +29,10 @@ pub struct CellLayout {
     pub hidden_size: usize,
     /// Size of the fed-back hidden state (the projection size for a projected LSTM).
     pub state_size: usize,
+    /// The node's `layout` attribute (how its state tensors order batch and direction).
+    pub layout: u8,
+    /// Where this layer's state starts in a session's state vector.
+    pub offset: usize,
 }
 
 impl CellLayout {
@@ -311,19 +315,24 @@ impl StateHook for ProbeHook {
 const PROBE: [(usize, usize); 3] = [(3, 2), (5, 2), (3, 4)];
 
 fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
+    let mut offset = 0;
     let cells: Vec<CellLayout> = g
         .recurrent_nodes()
         .map(|(i, n, s)| {
             let proj = n.inputs.get(crate::graph::rec_input::PROJ).copied().flatten();
             let state_size = proj.and_then(|p| g.constants[p].as_ref()).map_or(s.hidden_size, |t| t.shape()[1]);
-            CellLayout {
+            let cell = CellLayout {
                 node: i,
                 name: n.name.clone(),
                 cell: s.cell,
                 direction: s.direction,
                 hidden_size: s.hidden_size,
                 state_size,
-            }
+                layout: s.layout,
+                offset,
+            };
+            offset += cell.state_len();
+            cell
         })
         .collect();
     if cells.is_empty() {

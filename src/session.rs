@@ -3,12 +3,10 @@
 //! real inputs, inject the sessions' states into the recurrent nodes and keep their final states.
 //! A failed call leaves every session's state as it was.
 
-use std::collections::HashMap;
-
 use crate::cell::{CellKind, Dims};
 use crate::error::{Error, Result};
-use crate::graph::{block_on_ready, Op, StateHook};
-use crate::model::{Model, SessionPlan};
+use crate::graph::{block_on_ready, StateHook};
+use crate::model::{CellLayout, Model, SessionPlan};
 use crate::ops;
 use crate::tensor::{numel, Data, Tensor};
 
@@ -31,33 +29,22 @@ struct Slot {
     layout: u8,
 }
 
-fn slots(model: &Model, plan: &SessionPlan) -> HashMap<usize, Slot> {
-    let mut offset = 0;
-    let mut map = HashMap::new();
-    for c in &plan.cells {
-        let layout = match &model.graph().nodes[c.node].op {
-            Op::Recurrent(s) => s.layout,
-            _ => 0,
-        };
-        map.insert(
-            c.node,
-            Slot {
-                offset,
-                dirs: c.direction.count(),
-                out: c.state_size,
-                hidden: c.hidden_size,
-                lstm: matches!(c.cell, CellKind::Lstm { .. }),
-                layout,
-            },
-        );
-        offset += c.state_len();
+impl Slot {
+    fn of(c: &CellLayout) -> Slot {
+        Slot {
+            offset: c.offset,
+            dirs: c.direction.count(),
+            out: c.state_size,
+            hidden: c.hidden_size,
+            lstm: matches!(c.cell, CellKind::Lstm { .. }),
+            layout: c.layout,
+        }
     }
-    map
 }
 
 /// Feeds the states of a batch of sessions into recurrent nodes and collects their final states.
 struct BatchHook<'a> {
-    slots: HashMap<usize, Slot>,
+    cells: &'a [CellLayout],
     current: Vec<&'a [f32]>,
     staged: Vec<Vec<f32>>,
 }
@@ -81,10 +68,16 @@ impl Slot {
     }
 }
 
+impl BatchHook<'_> {
+    /// The state slot of recurrent node `node` (a linear scan: models have a few layers).
+    fn slot(&self, node: usize) -> Option<Slot> {
+        self.cells.iter().find(|c| c.node == node).map(Slot::of)
+    }
+}
+
 impl StateHook for BatchHook<'_> {
     fn initial_state(&mut self, node: usize, dims: &Dims) -> Result<Option<(Tensor, Option<Tensor>)>> {
-        let slot =
-            self.slots.get(&node).ok_or_else(|| Error::InvalidModel("recurrent node without a state slot".into()))?;
+        let slot = self.slot(node).ok_or_else(|| Error::InvalidModel("recurrent node without a state slot".into()))?;
         let batch = self.current.len();
         if dims.batch != batch || dims.out != slot.out || dims.dirs != slot.dirs {
             return Err(Error::Shape(format!(
@@ -113,7 +106,7 @@ impl StateHook for BatchHook<'_> {
     }
 
     fn final_state(&mut self, node: usize, y_h: &Tensor, y_c: Option<&Tensor>) -> Result<()> {
-        let Some(slot) = self.slots.get(&node) else {
+        let Some(slot) = self.slot(node) else {
             return Ok(());
         };
         let batch = self.staged.len();
@@ -259,7 +252,7 @@ impl Model {
             feed[p.graph_index] = Some(to_graph_input(p, data, t, b)?);
         }
         let staged: Vec<Vec<f32>> = current.iter().map(|s| s.to_vec()).collect();
-        let mut hook = BatchHook { slots: slots(self, plan), current, staged };
+        let mut hook = BatchHook { cells: &plan.cells, current, staged };
         let outs = self.graph().execute_async(&plan.schedule, feed, &mut hook, self.kernels()).await?;
         let outs = plan.outputs.iter().zip(outs).map(|(o, t)| from_graph_output(o, t)).collect::<Result<Vec<_>>>()?;
         Ok((outs, hook.staged))
