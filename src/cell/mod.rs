@@ -398,22 +398,26 @@ pub fn finish_outputs(
             }
         }
     }
-    let swap = |v: Vec<f32>, size: usize| {
-        let mut o = vec![0f32; v.len()];
-        for d in 0..dirs {
-            for b in 0..batch {
-                let src = (d * batch + b) * size;
-                let dst = (b * dirs + d) * size;
-                o[dst..dst + size].copy_from_slice(&v[src..src + size]);
-            }
-        }
-        o
-    };
     Ok(RecurrentOutputs {
         y: Tensor::from_f32(vec![batch, seq, dirs, out], y1)?,
-        y_h: Tensor::from_f32(vec![batch, dirs, out], swap(y_h, out))?,
-        y_c: y_c.map(|c| Tensor::from_f32(vec![batch, dirs, hidden], swap(c, hidden))).transpose()?,
+        y_h: Tensor::from_f32(vec![batch, dirs, out], swap_leading(&y_h, dirs, batch, out))?,
+        y_c: y_c
+            .map(|c| Tensor::from_f32(vec![batch, dirs, hidden], swap_leading(&c, dirs, batch, hidden)))
+            .transpose()?,
     })
+}
+
+/// `[a, b, n]` → `[b, a, n]`: how `layout = 1` tensors (`[B, T, I]`, `[B, D, H]`) map to the
+/// layout-0 order the kernels work in (`[T, B, I]`, `[D, B, H]`), and back.
+pub fn swap_leading(v: &[f32], a: usize, b: usize, n: usize) -> Vec<f32> {
+    let mut o = vec![0f32; v.len()];
+    for i in 0..a {
+        for j in 0..b {
+            let (src, dst) = ((i * b + j) * n, (j * a + i) * n);
+            o[dst..dst + n].copy_from_slice(&v[src..src + n]);
+        }
+    }
+    o
 }
 
 #[inline]

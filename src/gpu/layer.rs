@@ -1,7 +1,7 @@
 //! What the kernels read, in the layout they read it: weights with interleaved gate rows, the
 //! per-step uniform, activation codes. Shared by the GPU path and its CPU twin.
 
-use crate::cell::{Activation, CellKind, Dims, RecurrentInputs, RecurrentSpec};
+use crate::cell::{self, Activation, CellKind, Dims, RecurrentInputs, RecurrentSpec};
 use crate::error::Result;
 
 /// `StepParams.flags` bits (step_params.wgsl).
@@ -178,15 +178,7 @@ pub fn x_layout0(spec: &RecurrentSpec, dims: &Dims, x: &[f32]) -> Vec<f32> {
     if spec.layout == 0 {
         return x.to_vec();
     }
-    let Dims { seq, batch, input, .. } = *dims;
-    let mut out = vec![0f32; x.len()];
-    for b in 0..batch {
-        for t in 0..seq {
-            let (src, dst) = ((b * seq + t) * input, (t * batch + b) * input);
-            out[dst..dst + input].copy_from_slice(&x[src..src + input]);
-        }
-    }
-    out
+    cell::swap_leading(x, dims.batch, dims.seq, dims.input)
 }
 
 /// An initial state `[D, B, n]` in layout 0 (zeros when absent), transposing layout 1 (`[B, D, n]`).
@@ -196,14 +188,7 @@ pub fn state_layout0(spec: &RecurrentSpec, dims: &Dims, s: Option<&[f32]>, n: us
     if spec.layout == 0 {
         return s.to_vec();
     }
-    let mut out = vec![0f32; s.len()];
-    for b in 0..batch {
-        for d in 0..dirs {
-            let (src, dst) = ((b * dirs + d) * n, (d * batch + b) * n);
-            out[dst..dst + n].copy_from_slice(&s[src..src + n]);
-        }
-    }
-    out
+    cell::swap_leading(s, batch, dirs, n)
 }
 
 /// Per batch entry, how many steps it runs (`sequence_lens`, else T).
