@@ -13,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
+import { BASE_FLAGS, WEBGPU_FLAGS } from './chromium-flags.mjs';
 
 const [url, outDir = 'target/e2e'] = process.argv.slice(2);
 if (!url) {
@@ -21,20 +22,6 @@ if (!url) {
 }
 mkdirSync(outDir, { recursive: true });
 
-const BASE_FLAGS = [
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WEBGPU_FLAGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-];
 const MODES = [
   { name: 'no-webgpu', args: [...BASE_FLAGS, '--disable-gpu'] },
   { name: 'webgpu', args: [...BASE_FLAGS, ...WEBGPU_FLAGS] },
