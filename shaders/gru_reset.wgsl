@@ -1,7 +1,7 @@
 // First of the two GRU dispatches of a step when linear_before_reset = 0: the reset gate
 // r = f(clip(xw_r + h Rr^T + Rb_r)) and aux = r * h, which gru_step then multiplies by Rh.
 // Includes cell_math.wgsl, step_params.wgsl and one matrix-product strategy: recurrent_matvec.wgsl
-// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (H, ceil(B / 4), 1)).
+// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (ceil(H / 64), B, 1)).
 
 const GATES: u32 = 3u;
 

@@ -3,7 +3,7 @@
 // linear_before_reset = 0: after gru_reset wrote aux = r * h, h~ = g(xw_h + aux Rh^T + Rb_h).
 // Then h' = (1 - z) h~ + z h.
 // Includes cell_math.wgsl, step_params.wgsl and one matrix-product strategy: recurrent_matvec.wgsl
-// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (H, ceil(B / 4), 1)).
+// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (ceil(H / 64), B, 1)).
 
 const GATES: u32 = 3u;
 

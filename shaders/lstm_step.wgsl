@@ -2,7 +2,7 @@
 // interleaved, optional peepholes (vecs[4H..7H] = p_i, p_o, p_f), input_forget and clip. The cell
 // state lives in the aux part of `state` and is updated in place by the invocation owning it.
 // Includes cell_math.wgsl, step_params.wgsl and one matrix-product strategy: recurrent_matvec.wgsl
-// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (H, ceil(B / 4), 1)).
+// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (ceil(H / 64), B, 1)).
 
 const GATES: u32 = 4u;
 

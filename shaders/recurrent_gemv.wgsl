@@ -1,75 +1,56 @@
-// Shared by the recurrent step kernels, for batches of 1 to 8 (memory-bound): one workgroup per
-// hidden unit and 4 batch entries. 64 invocations split K (consecutive k: coalesced loads of R's
-// rows and of h), each applies every weight it loads to all 4 batch entries, then a tree
-// reduction in workgroup memory; invocations 0..3 finish batch entries 0..3. The kernel that
-// includes this file defines `const GATES: u32` and the `r` and `state` bindings.
+// Shared by the recurrent step kernels, for batches of 1 to 8 (few outputs, memory-bound): one
+// invocation per (hidden unit, batch entry) walks the whole of K for every gate of its unit, with
+// no workgroup memory and no barrier. A barrier-free kernel matters on software adapters
+// (SwiftShader runs each invocation of a workgroup with barriers as a coroutine and switches
+// between them at every barrier, which made the former K-split + tree-reduction variant ~50x
+// slower there), and on real GPUs a step of a few sessions is bound by the dispatch, not by the
+// product. The kernel that includes this file defines `const GATES: u32` and the `r` and `state`
+// bindings. Dispatch: (ceil(H / 64), B, 1).
 
-const GEMV_LANES: u32 = 64u;
-const GEMV_BATCH: u32 = 4u;
+const GEMV_UNITS: u32 = 64u;
 const WG_X: u32 = 64u;
 const WG_Y: u32 = 1u;
 
-// [gate * GEMV_BATCH + batch entry][lane]: 16 x 64 f32 = 4 KiB.
-var<workgroup> partial: array<array<f32, 64>, 16>;
-
 fn entry_unit(wg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return wg.x;
+    return wg.x * GEMV_UNITS + lid.x;
 }
 
 fn entry_batch(wg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return wg.y * GEMV_BATCH + lid.x;
+    return wg.y;
 }
 
 fn entry_owner(lid: vec3<u32>) -> bool {
-    return lid.x < GEMV_BATCH;
+    return true;
 }
 
-// As recurrent_matvec.wgsl: the gates of this invocation's entry (meaningful for owners only).
-// Must be called in uniform control flow (it has barriers).
+// As recurrent_matvec.wgsl: the gates (selected by `gate_mask`) of this invocation's unit for its
+// batch entry, summed over K = p.state_size from `state[src_off + b * K ..]`.
 fn recurrent_matvec(p: StepParams, src_off: u32, gate_mask: u32, wg: vec3<u32>, lid: vec3<u32>) -> vec4<f32> {
     let k_len = p.state_size;
-    let j = wg.x;
-    let b0 = wg.y * GEMV_BATCH;
-    var acc: array<vec4<f32>, 4>;
-    for (var bb = 0u; bb < GEMV_BATCH; bb++) {
-        acc[bb] = vec4<f32>(0.0);
+    let j = entry_unit(wg, lid);
+    let b = entry_batch(wg, lid);
+    var acc = vec4<f32>(0.0);
+    if (j >= p.hidden || b >= p.batch) {
+        return acc;
     }
-    if (j < p.hidden) {
-        for (var k = lid.x; k < k_len; k += GEMV_LANES) {
-            var w = vec4<f32>(0.0);
-            for (var g = 0u; g < GATES; g++) {
-                if (((gate_mask >> g) & 1u) != 0u) {
-                    w[g] = r[(j * GATES + g) * k_len + k];
-                }
-            }
-            for (var bb = 0u; bb < GEMV_BATCH; bb++) {
-                if (b0 + bb < p.batch) {
-                    acc[bb] = fma(w, vec4<f32>(state[src_off + (b0 + bb) * k_len + k]), acc[bb]);
-                }
-            }
+    let h0 = src_off + b * k_len;
+    for (var g = 0u; g < GATES; g++) {
+        if (((gate_mask >> g) & 1u) == 0u) {
+            continue;
         }
-    }
-    // A previous call's owners may still be reading `partial`.
-    workgroupBarrier();
-    for (var g = 0u; g < 4u; g++) {
-        for (var bb = 0u; bb < GEMV_BATCH; bb++) {
-            partial[g * GEMV_BATCH + bb][lid.x] = acc[bb][g];
+        let row = (j * GATES + g) * k_len;
+        // Four independent partial sums: shorter dependency chains than one running sum.
+        var s = vec4<f32>(0.0);
+        var k = 0u;
+        for (; k + 4u <= k_len; k += 4u) {
+            let hv = vec4<f32>(state[h0 + k], state[h0 + k + 1u], state[h0 + k + 2u], state[h0 + k + 3u]);
+            let rv = vec4<f32>(r[row + k], r[row + k + 1u], r[row + k + 2u], r[row + k + 3u]);
+            s = fma(rv, hv, s);
         }
-    }
-    workgroupBarrier();
-    for (var stride = GEMV_LANES / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid.x < stride) {
-            for (var i = 0u; i < 16u; i++) {
-                partial[i][lid.x] += partial[i][lid.x + stride];
-            }
+        for (; k < k_len; k++) {
+            s.x = fma(r[row + k], state[h0 + k], s.x);
         }
-        workgroupBarrier();
+        acc[g] = (s.x + s.y) + (s.z + s.w);
     }
-    var out = vec4<f32>(0.0);
-    if (lid.x < GEMV_BATCH) {
-        for (var g = 0u; g < 4u; g++) {
-            out[g] = partial[g * GEMV_BATCH + lid.x][0];
-        }
-    }
-    return out;
+    return acc;
 }

@@ -1,6 +1,6 @@
 // One time step of a plain RNN layer for a batch of sessions: h' = f(clip(xw + h R^T + Rb)).
 // Includes cell_math.wgsl, step_params.wgsl and one matrix-product strategy: recurrent_matvec.wgsl
-// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (H, ceil(B / 4), 1)).
+// (dispatch (ceil(H / 16), ceil(B / 16), 1)) or recurrent_gemv.wgsl (dispatch (ceil(H / 64), B, 1)).
 
 const GATES: u32 = 1u;
 

@@ -41,14 +41,7 @@ impl Backend {
         let mut k: Box<dyn RecurrentKernels> = match self {
             Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
             Backend::CpuScalar => Box::new(ScalarKernels),
-            #[cfg(not(target_arch = "wasm32"))]
             Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
-            #[cfg(target_arch = "wasm32")]
-            Backend::Gpu => {
-                return Err(Error::BackendUnavailable(
-                    "the browser GPU backend needs the asynchronous API (not wired yet)".into(),
-                ))
-            }
         };
         k.prepare(graph)?;
         Ok(k)

@@ -5,12 +5,20 @@
 //!
 //! A `Model` owns its sessions and hands out numeric ids: `Model::step_batch` needs several
 //! sessions mutably at once, which wasm-bindgen cannot lend from JS-owned objects.
+//!
+//! Every stepping call has a synchronous form (the CPU backends) and an `...Async` form returning
+//! a Promise (the GPU backend, whose results arrive asynchronously; the CPU backends work there
+//! too). An async call takes its sessions out of the model's table until it settles, so a second
+//! call on one of them meanwhile fails with `invalid_argument` instead of racing it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
 
+use crate::graph::block_on_ready;
 use crate::{Backend, Data, Error};
 
 fn err(e: Error) -> JsError {
@@ -28,22 +36,119 @@ pub fn build_info() -> String {
         constants: Vec::new(),
     };
     let kernels = |b: Backend| b.kernels(&empty).map(|k| k.backend().name());
+    // "gpu": the build has the WebGPU backend (whether this browser has an adapter is `initGpu`'s
+    // answer).
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "simd128": cfg!(target_feature = "simd128"),
         "relaxed_simd": cfg!(target_feature = "relaxed-simd"),
         "cpu": kernels(Backend::Cpu).unwrap_or("cpu-scalar"),
-        "gpu": kernels(Backend::Gpu).is_ok(),
+        "gpu": true,
         "snapshot_version": crate::snapshot::FORMAT_VERSION,
     })
     .to_string()
 }
 
+/// Opens the browser's WebGPU device for the models loaded afterwards with backend `gpu`.
+/// Resolves to the adapter's description; rejects with `backend_unavailable` when there is no
+/// adapter (or it is too small for the kernels). Idempotent; after a device loss it opens a new one.
+#[wasm_bindgen(js_name = initGpu)]
+pub async fn init_gpu() -> Result<String, JsError> {
+    let ctx = crate::gpu::context::init_browser().await.map_err(err)?;
+    Ok(ctx.adapter.clone())
+}
+
+/// `{"initialised", "adapter", "lost", "gpu_runs", "cpu_fallback_runs"}` of the page's WebGPU
+/// device as JSON (runs: recurrent layers executed). After a loss, GPU models go on on the CPU
+/// kernels with their sessions' state intact.
+#[wasm_bindgen(js_name = gpuStatus)]
+pub fn gpu_status() -> String {
+    let ctx = crate::gpu::context::browser_context();
+    let (gpu_runs, cpu_fallback_runs) = crate::gpu::run_counts();
+    serde_json::json!({
+        "initialised": ctx.is_some(),
+        "adapter": ctx.as_ref().map(|c| c.adapter.clone()),
+        "lost": ctx.as_ref().is_some_and(|c| c.is_lost()),
+        "gpu_runs": gpu_runs,
+        "cpu_fallback_runs": cpu_fallback_runs,
+    })
+    .to_string()
+}
+
+/// A model's sessions by id. Shared with the model's in-flight async calls.
+struct Table {
+    sessions: HashMap<u32, crate::Session>,
+    next_id: u32,
+}
+
+type Shared = Rc<RefCell<Table>>;
+
+fn busy() -> Error {
+    Error::InvalidArgument("the model is busy (re-entrant call)".into())
+}
+
+/// Sessions taken out of the table for a call; they go back when it ends, however it ends (an
+/// error, or its future dropped unfinished), unchanged unless the call succeeded.
+struct Taken {
+    table: Shared,
+    items: Vec<(u32, crate::Session)>,
+}
+
+impl Taken {
+    /// Takes sessions `ids` out of `table` (all or none).
+    fn new(table: &Shared, ids: &[u32]) -> Result<Taken, Error> {
+        let mut t = table.try_borrow_mut().map_err(|_| busy())?;
+        let mut items: Vec<(u32, crate::Session)> = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match t.sessions.remove(&id) {
+                Some(s) => items.push((id, s)),
+                None => {
+                    t.sessions.extend(items);
+                    return Err(Error::InvalidArgument(format!(
+                        "session {id} is unknown, disposed, given twice, or busy with a call still in flight"
+                    )));
+                }
+            }
+        }
+        Ok(Taken { table: table.clone(), items })
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.try_borrow_mut() {
+            t.sessions.extend(self.items.drain(..));
+        }
+    }
+}
+
+/// What a stepping call does with the sessions it took.
+#[derive(Clone, Copy)]
+enum Call {
+    Step,
+    Run(usize),
+    Batch,
+}
+
+async fn call(model: &crate::Model, table: &Shared, ids: &[u32], data: Data, what: Call) -> Result<Vec<f32>, Error> {
+    let mut taken = Taken::new(table, ids)?;
+    let result = {
+        let mut refs: Vec<&mut crate::Session> = taken.items.iter_mut().map(|(_, s)| s).collect();
+        match (what, refs.first_mut()) {
+            (Call::Step, Some(s)) => s.step_async(one_input(data)).await,
+            (Call::Run(steps), Some(s)) => s.run_async(one_input(data), steps).await,
+            (Call::Batch, _) => model.step_batch_async(&mut refs, one_input(data)).await,
+            (_, None) => Err(Error::InvalidArgument("no session given".into())),
+        }
+    };
+    drop(taken);
+    first_output(result?)
+}
+
 #[wasm_bindgen]
 pub struct Model {
     inner: crate::Model,
-    sessions: HashMap<u32, crate::Session>,
-    next_id: u32,
+    table: Shared,
 }
 
 fn on_backend(model: crate::Model, backend: &str) -> Result<crate::Model, Error> {
@@ -54,19 +159,35 @@ fn one_input(data: Data) -> Vec<Data> {
     vec![data]
 }
 
-fn first_output(outs: Vec<crate::Tensor>) -> Result<Vec<f32>, JsError> {
-    let t = outs.into_iter().next().ok_or_else(|| err(Error::InvalidModel("the model has no output".into())))?;
-    t.into_f32().map_err(err)
+fn first_output(outs: Vec<crate::Tensor>) -> Result<Vec<f32>, Error> {
+    let t = outs.into_iter().next().ok_or_else(|| Error::InvalidModel("the model has no output".into()))?;
+    t.into_f32()
 }
 
 fn tokens(ids: &[i32]) -> Data {
     Data::I64(ids.iter().map(|&v| v as i64).collect())
 }
 
+/// Values in one step of the model's first output for one session: one step of zeros from a
+/// throwaway session on the scalar kernels (whatever the graph's symbolic dims say).
+fn output_size(model: &crate::Model) -> usize {
+    let probe = || -> Result<usize, Error> {
+        let plan = model.session_plan()?;
+        let [input] = plan.inputs.as_slice() else { return Ok(0) };
+        let data = match input.dtype {
+            crate::DType::I64 => Data::I64(vec![0; input.step_len()]),
+            _ => Data::F32(vec![0.0; input.step_len()]),
+        };
+        let mut s = model.with_backend(Backend::CpuScalar)?.create_session()?;
+        Ok(first_output(s.run(one_input(data), 1)?)?.len())
+    };
+    probe().unwrap_or(0)
+}
+
 #[wasm_bindgen]
 impl Model {
     fn wrap(inner: crate::Model) -> Model {
-        Model { inner, sessions: HashMap::new(), next_id: 1 }
+        Model { inner, table: Rc::new(RefCell::new(Table { sessions: HashMap::new(), next_id: 1 })) }
     }
 
     /// Loads an ONNX model on `backend` (`cpu`, `cpu-scalar`, `gpu`). `external` maps
@@ -141,6 +262,7 @@ impl Model {
             "real_inputs": plan.as_ref().map(|p| p.inputs.len()).unwrap_or(0),
             "input_size": first.map_or(0, |i| i.step_len()),
             "input_is_tokens": first.is_some_and(|i| i.dtype == crate::DType::I64),
+            "output_size": output_size(&self.inner),
             "state_len": plan.as_ref().map(|p| p.cells.iter().map(|c| c.state_len()).sum::<usize>()).unwrap_or(0),
             "sessions": plan.as_ref().err().map(|e| e.to_string()),
         })
@@ -151,91 +273,127 @@ impl Model {
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&mut self) -> Result<u32, JsError> {
         let s = self.inner.create_session().map_err(err)?;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        self.sessions.insert(id, s);
+        let mut t = self.table.try_borrow_mut().map_err(|_| err(busy()))?;
+        let id = t.next_id;
+        t.next_id = t.next_id.wrapping_add(1).max(1);
+        t.sessions.insert(id, s);
         Ok(id)
     }
 
+    /// Forgets a session (one with a call in flight is forgotten when that call settles).
     #[wasm_bindgen(js_name = dropSession)]
     pub fn drop_session(&mut self, id: u32) {
-        self.sessions.remove(&id);
+        if let Ok(mut t) = self.table.try_borrow_mut() {
+            t.sessions.remove(&id);
+        }
     }
 
-    fn session(&mut self, id: u32) -> Result<&mut crate::Session, JsError> {
-        self.sessions.get_mut(&id).ok_or_else(|| err(Error::InvalidArgument(format!("no session {id} (disposed?)"))))
+    /// A synchronous call on sessions `ids` (CPU backends).
+    fn sync(&self, ids: &[u32], data: Data, what: Call) -> Result<Vec<f32>, JsError> {
+        block_on_ready(call(&self.inner, &self.table, ids, data, what)).and_then(|r| r).map_err(err)
+    }
+
+    /// The same call as a Promise of a Float32Array (any backend).
+    fn spawn(&self, ids: Vec<u32>, data: Data, what: Call) -> js_sys::Promise {
+        let (model, table) = (self.inner.clone(), self.table.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let y = call(&model, &table, &ids, data, what).await.map_err(err)?;
+            Ok(js_sys::Float32Array::from(y.as_slice()).into())
+        })
     }
 
     /// One time step of float input; returns the model's first non-state output.
     pub fn step(&mut self, id: u32, x: &[f32]) -> Result<Vec<f32>, JsError> {
-        first_output(self.session(id)?.step(one_input(Data::F32(x.to_vec()))).map_err(err)?)
+        self.sync(&[id], Data::F32(x.to_vec()), Call::Step)
     }
 
     /// One time step of token ids.
     #[wasm_bindgen(js_name = stepTokens)]
     pub fn step_tokens(&mut self, id: u32, ids: &[i32]) -> Result<Vec<f32>, JsError> {
-        first_output(self.session(id)?.step(one_input(tokens(ids))).map_err(err)?)
+        self.sync(&[id], tokens(ids), Call::Step)
     }
 
     /// `steps` time steps of float input, time-major.
     pub fn run(&mut self, id: u32, xs: &[f32], steps: usize) -> Result<Vec<f32>, JsError> {
-        first_output(self.session(id)?.run(one_input(Data::F32(xs.to_vec())), steps).map_err(err)?)
+        self.sync(&[id], Data::F32(xs.to_vec()), Call::Run(steps))
     }
 
     #[wasm_bindgen(js_name = runTokens)]
     pub fn run_tokens(&mut self, id: u32, ids: &[i32], steps: usize) -> Result<Vec<f32>, JsError> {
-        first_output(self.session(id)?.run(one_input(tokens(ids)), steps).map_err(err)?)
+        self.sync(&[id], tokens(ids), Call::Run(steps))
     }
 
     /// One step for several sessions (`x` session-major); returns the first output, session-major.
     #[wasm_bindgen(js_name = stepBatch)]
     pub fn step_batch(&mut self, ids: &[u32], x: &[f32]) -> Result<Vec<f32>, JsError> {
-        self.batch(ids, Data::F32(x.to_vec()))
+        self.sync(ids, Data::F32(x.to_vec()), Call::Batch)
     }
 
     #[wasm_bindgen(js_name = stepBatchTokens)]
     pub fn step_batch_tokens(&mut self, ids: &[u32], x: &[i32]) -> Result<Vec<f32>, JsError> {
-        self.batch(ids, tokens(x))
+        self.sync(ids, tokens(x), Call::Batch)
     }
 
-    /// Takes the sessions out of the table for the call and puts every one back, whatever happens.
-    fn batch(&mut self, ids: &[u32], data: Data) -> Result<Vec<f32>, JsError> {
-        let mut taken: Vec<(u32, crate::Session)> = Vec::with_capacity(ids.len());
-        for &id in ids {
-            match self.sessions.remove(&id) {
-                Some(s) => taken.push((id, s)),
-                None => {
-                    self.sessions.extend(taken);
-                    return Err(err(Error::InvalidArgument(format!("session {id} is unknown or given twice"))));
-                }
-            }
-        }
-        let result = {
-            let mut refs: Vec<&mut crate::Session> = taken.iter_mut().map(|(_, s)| s).collect();
-            self.inner.step_batch(&mut refs, one_input(data))
-        };
-        self.sessions.extend(taken);
-        first_output(result.map_err(err)?)
+    /// `step` as a Promise (the GPU backend's form).
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub fn step_async(&self, id: u32, x: &[f32]) -> js_sys::Promise {
+        self.spawn(vec![id], Data::F32(x.to_vec()), Call::Step)
+    }
+
+    #[wasm_bindgen(js_name = stepTokensAsync)]
+    pub fn step_tokens_async(&self, id: u32, ids: &[i32]) -> js_sys::Promise {
+        self.spawn(vec![id], tokens(ids), Call::Step)
+    }
+
+    #[wasm_bindgen(js_name = runAsync)]
+    pub fn run_async(&self, id: u32, xs: &[f32], steps: usize) -> js_sys::Promise {
+        self.spawn(vec![id], Data::F32(xs.to_vec()), Call::Run(steps))
+    }
+
+    #[wasm_bindgen(js_name = runTokensAsync)]
+    pub fn run_tokens_async(&self, id: u32, ids: &[i32], steps: usize) -> js_sys::Promise {
+        self.spawn(vec![id], tokens(ids), Call::Run(steps))
+    }
+
+    #[wasm_bindgen(js_name = stepBatchAsync)]
+    pub fn step_batch_async(&self, ids: &[u32], x: &[f32]) -> js_sys::Promise {
+        self.spawn(ids.to_vec(), Data::F32(x.to_vec()), Call::Batch)
+    }
+
+    #[wasm_bindgen(js_name = stepBatchTokensAsync)]
+    pub fn step_batch_tokens_async(&self, ids: &[u32], x: &[i32]) -> js_sys::Promise {
+        self.spawn(ids.to_vec(), tokens(x), Call::Batch)
+    }
+
+    /// Runs `f` on session `id` (synchronous, short: never across an await).
+    fn with_session<T>(&self, id: u32, f: impl FnOnce(&mut crate::Session) -> Result<T, Error>) -> Result<T, JsError> {
+        let mut t = self.table.try_borrow_mut().map_err(|_| err(busy()))?;
+        let s = t.sessions.get_mut(&id).ok_or_else(|| {
+            err(Error::InvalidArgument(format!("no session {id} (disposed, or busy with a call still in flight)")))
+        })?;
+        f(s).map_err(err)
     }
 
     pub fn reset(&mut self, id: u32) -> Result<(), JsError> {
-        self.session(id)?.reset();
-        Ok(())
+        self.with_session(id, |s| {
+            s.reset();
+            Ok(())
+        })
     }
 
     /// Time steps the session has consumed since creation or its last reset.
     pub fn steps(&mut self, id: u32) -> Result<f64, JsError> {
-        Ok(self.session(id)?.steps() as f64)
+        self.with_session(id, |s| Ok(s.steps() as f64))
     }
 
     /// The session's state as a versioned, fingerprinted, checksummed snapshot.
     #[wasm_bindgen(js_name = saveState)]
     pub fn save_state(&mut self, id: u32) -> Result<Vec<u8>, JsError> {
-        self.session(id)?.save_state().map_err(err)
+        self.with_session(id, |s| s.save_state())
     }
 
     #[wasm_bindgen(js_name = loadState)]
     pub fn load_state(&mut self, id: u32, bytes: &[u8]) -> Result<(), JsError> {
-        self.session(id)?.load_state(bytes).map_err(err)
+        self.with_session(id, |s| s.load_state(bytes))
     }
 }

@@ -1,11 +1,12 @@
 // Models and sessions: thin Promise-based wrappers over the wasm Model, which owns the sessions'
-// state (the Rust core carries the recurrent state inputs/outputs of the graph). The API is async
-// although today's CPU calls are synchronous, so the GPU backend (whose readback is async) fits
-// without changing it.
+// state (the Rust core carries the recurrent state inputs/outputs of the graph). On the CPU the
+// wasm calls are synchronous; on WebGPU they return Promises (the GPU's results are read back
+// asynchronously), and a model runs its calls one after the other, in the order they were made.
 
 import type { Model as WasmModel } from 'webrnn-wasm';
 
 import { DisposedError, InternalError, InvalidArgumentError, ShapeError, fromWasm, guard } from './errors.js';
+import type { GpuState } from './runtime.js';
 import { Counters, now } from './stats.js';
 
 /** One graph input or output as the model declares it (`null` for a symbolic dimension). */
@@ -66,11 +67,12 @@ interface RawInfo {
   real_inputs: number;
   input_size: number;
   input_is_tokens: boolean;
+  output_size: number;
   state_len: number;
   sessions: string | null;
 }
 
-function describe(raw: RawInfo, outputSize: number): ModelInfo {
+function describe(raw: RawInfo): ModelInfo {
   return {
     fingerprint: raw.fingerprint,
     format: raw.format,
@@ -81,7 +83,7 @@ function describe(raw: RawInfo, outputSize: number): ModelInfo {
     streamable: raw.streamable,
     inputSize: raw.input_size,
     inputIsTokens: raw.input_is_tokens,
-    outputSize,
+    outputSize: raw.output_size,
     stateSize: raw.state_len,
     sessionError: raw.sessions,
   };
@@ -95,13 +97,17 @@ export class Model {
   #sessions = new Map<string, Session>();
   #disposed = false;
   #broken: InternalError | undefined;
+  #gpu: GpuState | null;
+  /** The last queued GPU call (they run one after the other). */
+  #queue: Promise<unknown> = Promise.resolve();
 
   /** @internal Use `Runtime.loadModel`. */
-  constructor(wasm: WasmModel, counters: Counters) {
+  constructor(wasm: WasmModel, counters: Counters, gpu: GpuState | null = null) {
     this.#wasm = wasm;
     this.#counters = counters;
+    this.#gpu = gpu;
     const raw = guard(() => JSON.parse(wasm.info()) as RawInfo);
-    this.info = Object.freeze(describe(raw, raw.sessions === null ? probeOutputSize(wasm, raw) : 0));
+    this.info = Object.freeze(describe(raw));
     counters.models++;
   }
 
@@ -151,14 +157,23 @@ export class Model {
       handles[i] = s._handle;
     });
     const input = this._input(x, sessions.length, 'stepBatch');
-    const start = now();
-    const y = this._call(() =>
-      input instanceof Int32Array ? this.#wasm.stepBatchTokens(handles, input) : this.#wasm.stepBatch(handles, input),
+    const w = this.#wasm;
+    const y = await this._step(
+      1,
+      () => (input instanceof Int32Array ? w.stepBatchTokens(handles, input) : w.stepBatch(handles, input)),
+      () => (input instanceof Int32Array ? w.stepBatchTokensAsync(handles, input) : w.stepBatchAsync(handles, input)),
     );
-    this.#counters.record(now() - start, 1, y);
     const n = this.info.inputSize;
     sessions.forEach((s, i) => s._remember(input.subarray(i * n, (i + 1) * n), 1));
     return y;
+  }
+
+  /**
+   * Resolves when every call made so far on this model has settled (on WebGPU they are queued;
+   * on the CPU there is never anything pending). Save or snapshot after it.
+   */
+  idle(): Promise<void> {
+    return this.#queue.then(() => undefined);
   }
 
   /** Frees the model and all its sessions. */
@@ -192,15 +207,54 @@ export class Model {
     try {
       return call();
     } catch (e) {
-      const error = fromWasm(e);
-      this.#counters.errors++;
-      if (error instanceof InternalError) {
-        this.#broken = new InternalError(`the model is unusable after an internal error; load it again (${error.message})`, {
-          cause: error,
-        });
-      }
-      throw error;
+      throw this._failed(e);
     }
+  }
+
+  /** @internal Counts a failed call; an internal error (a trap) breaks the model for good. */
+  _failed(e: unknown): Error {
+    const error = fromWasm(e);
+    this.#counters.errors++;
+    if (error instanceof InternalError) {
+      this.#broken = new InternalError(`the model is unusable after an internal error; load it again (${error.message})`, {
+        cause: error,
+      });
+    }
+    return error;
+  }
+
+  /**
+   * @internal A stepping call: the synchronous wasm call on the CPU; on WebGPU the Promise one,
+   * queued behind the model's earlier calls. Records its latency.
+   */
+  async _step(
+    steps: number,
+    sync: () => Float32Array,
+    promise: () => Promise<Float32Array>,
+  ): Promise<Float32Array> {
+    if (this.#gpu === null) {
+      const start = now();
+      const y = this._call(sync);
+      this.#counters.record(now() - start, steps, y);
+      return y;
+    }
+    const gpu = this.#gpu;
+    const run = async (): Promise<Float32Array> => {
+      if (this.#broken) throw this.#broken;
+      const start = now();
+      try {
+        const y = await promise();
+        this.#counters.record(now() - start, steps, y);
+        return y;
+      } catch (e) {
+        throw this._failed(e);
+      } finally {
+        gpu.check();
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
   }
 
   /** @internal Checks and converts an input of `steps` time steps. */
@@ -223,23 +277,6 @@ export class Model {
       throw new ShapeError(`${what}: the model takes token ids: pass an Int32Array`);
     }
     return v;
-  }
-}
-
-function probeOutputSize(wasm: WasmModel, raw: RawInfo): number {
-  // One step from a throwaway session tells the output size whatever the graph's symbolic dims.
-  if (raw.real_inputs !== 1) return 0;
-  let id: number | undefined;
-  try {
-    id = wasm.createSession();
-    const y = raw.input_is_tokens
-      ? wasm.runTokens(id, new Int32Array(raw.input_size), 1)
-      : wasm.run(id, new Float32Array(raw.input_size), 1);
-    return y.length;
-  } catch {
-    return 0;
-  } finally {
-    if (id !== undefined) wasm.dropSession(id);
   }
 }
 
@@ -297,13 +334,12 @@ export class Session {
   async step(x: Input): Promise<Float32Array> {
     this.#check();
     const input = this.model._input(x, 1, 'step');
-    const start = now();
-    const y = this.model._call(() =>
-      input instanceof Int32Array
-        ? this.#p.wasm.stepTokens(this.#handle, input)
-        : this.#p.wasm.step(this.#handle, input),
+    const [w, h] = [this.#p.wasm, this.#handle];
+    const y = await this.model._step(
+      1,
+      () => (input instanceof Int32Array ? w.stepTokens(h, input) : w.step(h, input)),
+      () => (input instanceof Int32Array ? w.stepTokensAsync(h, input) : w.stepAsync(h, input)),
     );
-    this.#p.counters.record(now() - start, 1, y);
     this._remember(input, 1);
     return y;
   }
@@ -313,13 +349,12 @@ export class Session {
     this.#check();
     if (!Number.isInteger(steps) || steps < 1) throw new InvalidArgumentError('run needs a whole number of steps ≥ 1');
     const input = this.model._input(xs, steps, 'run');
-    const start = now();
-    const y = this.model._call(() =>
-      input instanceof Int32Array
-        ? this.#p.wasm.runTokens(this.#handle, input, steps)
-        : this.#p.wasm.run(this.#handle, input, steps),
+    const [w, h] = [this.#p.wasm, this.#handle];
+    const y = await this.model._step(
+      steps,
+      () => (input instanceof Int32Array ? w.runTokens(h, input, steps) : w.run(h, input, steps)),
+      () => (input instanceof Int32Array ? w.runTokensAsync(h, input, steps) : w.runAsync(h, input, steps)),
     );
-    this.#p.counters.record(now() - start, steps, y);
     this._remember(input, steps);
     return y;
   }

@@ -1,7 +1,7 @@
 // The entry point: `Runtime.create` loads the wasm module (the best variant the engine validates),
 // picks a backend, and loads models from URLs or bytes.
 
-import { Model as WasmModel } from 'webrnn-wasm';
+import { Model as WasmModel, gpuStatus, initGpu } from 'webrnn-wasm';
 
 import { BackendUnavailableError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
 import { fetchBytes, type ProgressCallback } from './fetch.js';
@@ -20,6 +20,19 @@ export interface RuntimeOptions extends WasmOptions {
    * missing. `cpu` never touches the GPU.
    */
   backend?: BackendRequest;
+  /**
+   * Called once if the WebGPU device is lost (driver reset, the browser reclaiming it). Models
+   * carry on on the CPU kernels with every session's state intact; models loaded afterwards load
+   * on the CPU. The runtime also dispatches a `devicelost` event.
+   */
+  onDeviceLost?: (info: DeviceLostInfo) => void;
+}
+
+export interface DeviceLostInfo {
+  /** The adapter that was lost. */
+  adapter: string | null;
+  /** The backend models run on from now on. */
+  backend: BackendName;
 }
 
 /** Bytes, or where to fetch them (a URL, absolute or relative to the page / working directory). */
@@ -61,6 +74,12 @@ export interface RuntimeStats {
   nonFinite: number;
   /** Calls that failed (and left everything as it was). */
   errors: number;
+  /**
+   * The page's WebGPU device (`null` when this runtime is on the CPU): recurrent layers run on it
+   * and on the CPU fallback (layers it cannot take, everything after a device loss), over every
+   * GPU model of the page.
+   */
+  gpu: { adapter: string | null; lost: boolean; gpuRuns: number; cpuFallbackRuns: number } | null;
 }
 
 async function webgpuAdapter(): Promise<boolean> {
@@ -73,22 +92,80 @@ async function webgpuAdapter(): Promise<boolean> {
   }
 }
 
-export class Runtime {
-  /** The backend every model of this runtime runs on. */
-  readonly backend: BackendName;
+/**
+ * @internal What models of a runtime share about the GPU: whether it is still there, and whom to
+ * tell when it goes.
+ */
+export class GpuState {
+  lost = false;
+  constructor(readonly notify: () => void) {}
+
+  /** After a GPU call: has the device gone? Tells the runtime once. */
+  check(): void {
+    if (this.lost) return;
+    let lost = false;
+    try {
+      lost = (JSON.parse(gpuStatus()) as { lost: boolean }).lost;
+    } catch {
+      return;
+    }
+    if (lost) {
+      this.lost = true;
+      this.notify();
+    }
+  }
+}
+
+export class Runtime extends EventTarget {
+  #backend: BackendName;
+  readonly #cpu: BackendName;
   /** The wasm variant loaded: `base`, `simd128`, `relaxed-simd`. */
   readonly variant: string;
   /** What the loaded wasm build contains. */
   readonly build: Readonly<BuildInfo>;
   /** Whether the browser offered a WebGPU adapter (checked unless `backend: 'cpu'`). */
   readonly webgpuAdapter: boolean;
+  /** The WebGPU adapter in use (`null` on the CPU). */
+  readonly gpuAdapter: string | null;
+  /** Why `auto` did not pick WebGPU although the browser has an adapter (else `null`). */
+  readonly gpuError: string | null;
   #counters = new Counters();
+  #gpu: GpuState;
 
-  private constructor(backend: BackendName, variant: string, build: BuildInfo, adapter: boolean) {
-    this.backend = backend;
+  private constructor(
+    backend: BackendName,
+    cpu: BackendName,
+    variant: string,
+    build: BuildInfo,
+    adapter: boolean,
+    gpu: { adapter: string | null; error: string | null },
+    onDeviceLost?: (info: DeviceLostInfo) => void,
+  ) {
+    super();
+    this.#backend = backend;
+    this.#cpu = cpu;
     this.variant = variant;
     this.build = Object.freeze(build);
     this.webgpuAdapter = adapter;
+    this.gpuAdapter = gpu.adapter;
+    this.gpuError = gpu.error;
+    this.#gpu = new GpuState(() => {
+      this.#backend = this.#cpu;
+      const info: DeviceLostInfo = { adapter: this.gpuAdapter, backend: this.#cpu };
+      try {
+        onDeviceLost?.(info);
+      } finally {
+        this.dispatchEvent(Object.assign(new Event('devicelost'), { detail: info }));
+      }
+    });
+  }
+
+  /**
+   * The backend models loaded now run on: `webgpu`, `cpu-simd` or `cpu-scalar`. After a WebGPU
+   * device loss it is the CPU one.
+   */
+  get backend(): BackendName {
+    return this.#backend;
   }
 
   /** Loads the wasm module (once per page or worker) and picks the backend. */
@@ -101,16 +178,22 @@ export class Runtime {
     const adapter = request === 'cpu' ? false : await webgpuAdapter();
     const cpu: BackendName = info.simd128 && info.cpu !== 'cpu-scalar' ? 'cpu-simd' : 'cpu-scalar';
     let backend: BackendName = cpu;
+    const gpu = { adapter: null as string | null, error: null as string | null };
     if (request === 'webgpu') {
-      if (!info.gpu) {
-        throw new BackendUnavailableError('this build of webrnn has no GPU backend yet; use backend "auto" or "cpu"');
-      }
+      if (!info.gpu) throw new BackendUnavailableError('this build of webrnn has no GPU backend; use backend "auto" or "cpu"');
       if (!adapter) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
-      backend = 'webgpu';
-    } else if (request === 'auto' && info.gpu && adapter) {
-      backend = 'webgpu';
     }
-    return new Runtime(backend, variant.name, info, adapter);
+    if (request !== 'cpu' && info.gpu && adapter) {
+      try {
+        gpu.adapter = await initGpu();
+        backend = 'webgpu';
+      } catch (e) {
+        const error = fromWasm(e);
+        if (request === 'webgpu') throw error;
+        gpu.error = error.message; // auto: the CPU it is
+      }
+    }
+    return new Runtime(backend, cpu, variant.name, info, adapter, gpu, options.onDeviceLost);
   }
 
   /** Loads an ONNX model (with external data) or a safetensors state dict with its config. */
@@ -129,7 +212,7 @@ export class Runtime {
       } else {
         throw new InvalidArgumentError(`unknown model format '${String(format)}' (onnx, safetensors)`);
       }
-      return new Model(wasm, this.#counters);
+      return new Model(wasm, this.#counters, backend === 'gpu' ? this.#gpu : null);
     } catch (e) {
       this.#counters.errors++;
       throw fromWasm(e);
@@ -154,8 +237,14 @@ export class Runtime {
       bytes: { wasmMemory: wasmMemoryBytes(), sessionState: c.stateBytes },
       nonFinite: c.nonFinite,
       errors: c.errors,
+      gpu: this.gpuAdapter === null ? null : gpuStats(),
     };
   }
+}
+
+function gpuStats(): RuntimeStats['gpu'] {
+  const g = guard(() => JSON.parse(gpuStatus()) as { adapter: string | null; lost: boolean; gpu_runs: number; cpu_fallback_runs: number });
+  return { adapter: g.adapter, lost: g.lost, gpuRuns: g.gpu_runs, cpuFallbackRuns: g.cpu_fallback_runs };
 }
 
 function sourceUrl(source: ModelSource): URL | undefined {

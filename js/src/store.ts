@@ -220,6 +220,7 @@ export class StateStore {
   }
 
   async #save(session: Session): Promise<void> {
+    await session.model.idle(); // the state after every step already asked for
     const snapshot = session.saveState();
     const history = session.history;
     const now = Date.now();
@@ -253,6 +254,7 @@ export class StateStore {
       throw storageError(e, `restore '${session.id}'`);
     }
     if (!record) return false;
+    await session.model.idle();
     const { maxAgeMs } = this.#options;
     if (maxAgeMs !== undefined && Date.now() - record.usedAt > maxAgeMs) {
       await this.#deleteUnlocked(session.id);

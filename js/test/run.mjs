@@ -106,9 +106,12 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: the quick-start example, unchanged`, () => call(page, 'quickstart'));
     if (webgpu) {
       await check(`${label}: backends`, () => call(page, 'backends', true));
-      await check(`${label}: golden (subset)`, () =>
-        call(page, 'golden', goldenCases().filter(([n]) => n === 'legacy_gru_embed_op14' || n === 'sd_lstm_proj_bidir')),
-      );
+      await check(`${label}: golden on WebGPU`, () => call(page, 'golden', goldenCases()));
+      await check(`${label}: persistence across a reload`, async () => {
+        const expected = await call(page, 'reloadBefore');
+        await page.reload();
+        return call(page, 'reloadAfter', expected);
+      });
       return;
     }
     await check(`${label}: backends`, () => call(page, 'backends', false));

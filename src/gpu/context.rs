@@ -24,6 +24,9 @@ pub struct GpuContext {
     /// Errors reported outside any error scope (wgpu's default handler would panic) and device loss.
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
+    /// One operation (upload, node run) on the device at a time: WebGPU's error scopes are one
+    /// stack per device, so two interleaved async operations would pop each other's scopes.
+    gate: Gate,
     pub gemm_layout: wgpu::BindGroupLayout,
     pub step_layout: wgpu::BindGroupLayout,
     pub input_projection: wgpu::ComputePipeline,
@@ -88,7 +91,10 @@ impl GpuContext {
             .await
             .map_err(|e| Error::BackendUnavailable(format!("no GPU adapter found ({e})")))?;
         let info = adapter.get_info();
-        let adapter_name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        // Browsers may hide the adapter's name.
+        let name = [&info.name, &info.driver, &info.driver_info].into_iter().find(|s| !s.is_empty());
+        let adapter_name =
+            format!("{} ({:?}, {:?})", name.map_or("unnamed adapter", |s| s.as_str()), info.backend, info.device_type);
         let limits = adapter.limits();
         if limits.max_compute_workgroup_storage_size < NEEDED_WORKGROUP_STORAGE
             || limits.max_compute_invocations_per_workgroup < NEEDED_INVOCATIONS
@@ -188,6 +194,7 @@ impl GpuContext {
             adapter: adapter_name,
             errors,
             lost,
+            gate: Gate::default(),
             gemm_layout,
             step_layout,
             input_projection,
@@ -195,6 +202,11 @@ impl GpuContext {
             tiled,
             small_batch,
         })
+    }
+
+    /// Waits until no other operation runs on the device; the operation lasts as long as the guard.
+    pub(crate) async fn exclusive(&self) -> Result<GateGuard<'_>> {
+        self.gate.acquire().await
     }
 
     /// Whether the device is gone (driver reset, `destroy`, browser reclaim): nothing more runs on it.
@@ -271,6 +283,51 @@ impl GpuContext {
     }
 }
 
+/// An async mutex without data: [`GpuContext::exclusive`].
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    busy: bool,
+    waiters: Vec<Waker>,
+}
+
+/// Holds the [`Gate`]; dropping it (also when its operation's future is dropped midway) lets
+/// the next one in.
+pub(crate) struct GateGuard<'a>(&'a Gate);
+
+impl Gate {
+    fn acquire(&self) -> impl Future<Output = Result<GateGuard<'_>>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let Ok(mut s) = self.state.lock() else { return Poll::Ready(Err(gpu_err("device gate", "poisoned"))) };
+            if s.busy {
+                s.waiters.push(cx.waker().clone());
+                Poll::Pending
+            } else {
+                s.busy = true;
+                Poll::Ready(Ok(GateGuard(self)))
+            }
+        })
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        let waiters = match self.0.state.lock() {
+            Ok(mut s) => {
+                s.busy = false;
+                std::mem::take(&mut s.waiters)
+            }
+            Err(_) => Vec::new(),
+        };
+        // Every waiter tries again (one whose future was dropped meanwhile must not swallow the turn).
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
 /// A one-shot channel for wgpu callbacks, awaitable natively and in the browser.
 struct Slot<T> {
     value: Option<T>,
@@ -331,4 +388,72 @@ pub fn shared() -> Result<Arc<GpuContext>> {
     let fresh = pollster::block_on(GpuContext::new()).map(Arc::new);
     *slot = Some(fresh.clone());
     fresh
+}
+
+/// The page's (or worker's) context: the browser creates devices asynchronously, so
+/// [`init_browser`] makes it once and models loaded afterwards share it.
+#[cfg(target_arch = "wasm32")]
+static BROWSER_CONTEXT: Mutex<Option<Arc<GpuContext>>> = Mutex::new(None);
+
+/// The context [`init_browser`] made; `BackendUnavailable` before it has run or after a device loss.
+#[cfg(target_arch = "wasm32")]
+pub fn shared() -> Result<Arc<GpuContext>> {
+    let slot = BROWSER_CONTEXT.lock().map_err(|_| gpu_err("context", "poisoned"))?;
+    match &*slot {
+        Some(ctx) if !ctx.is_lost() => Ok(ctx.clone()),
+        Some(_) => Err(Error::BackendUnavailable("the WebGPU device was lost; initialise it again".into())),
+        None => Err(Error::BackendUnavailable("WebGPU is not initialised (call initGpu first)".into())),
+    }
+}
+
+/// The context [`init_browser`] made, lost or not (`None` before it has run).
+#[cfg(target_arch = "wasm32")]
+pub fn browser_context() -> Option<Arc<GpuContext>> {
+    BROWSER_CONTEXT.lock().ok().and_then(|slot| slot.clone())
+}
+
+/// Opens the browser's WebGPU device (once; again after a device loss) for the models loaded
+/// after it. Returns the context models use.
+#[cfg(target_arch = "wasm32")]
+pub async fn init_browser() -> Result<Arc<GpuContext>> {
+    if let Ok(ctx) = shared() {
+        return Ok(ctx);
+    }
+    let ctx = Arc::new(GpuContext::new().await?);
+    let mut slot = BROWSER_CONTEXT.lock().map_err(|_| gpu_err("context", "poisoned"))?;
+    // Two concurrent initialisations: the first one stored wins, both callers share it.
+    match &*slot {
+        Some(existing) if !existing.is_lost() => Ok(existing.clone()),
+        _ => {
+            *slot = Some(ctx.clone());
+            Ok(ctx)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn the_gate_admits_one_operation_at_a_time_and_survives_dropped_waiters() {
+        let gate = Gate::default();
+        let mut first = Box::pin(gate.acquire());
+        let Poll::Ready(Ok(held)) = poll(&mut first) else { panic!("a free gate admits at once") };
+        let mut second = Box::pin(gate.acquire());
+        let mut third = Box::pin(gate.acquire());
+        assert!(poll(&mut second).is_pending(), "a held gate makes others wait");
+        assert!(poll(&mut third).is_pending());
+        drop(second); // an operation given up while waiting (its future dropped)
+        drop(held);
+        let Poll::Ready(Ok(next)) = poll(&mut third) else { panic!("the next waiter gets its turn") };
+        let mut fourth = Box::pin(gate.acquire());
+        assert!(poll(&mut fourth).is_pending());
+        drop(next);
+        assert!(matches!(poll(&mut fourth), Poll::Ready(Ok(_))));
+    }
 }

@@ -3,14 +3,26 @@
 //! buffers asynchronously), and `run` says so.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::context::GpuContext;
 use super::recurrent::{self, GpuWeights};
 use crate::backend::{Backend, LocalFuture, RecurrentKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
+use crate::cpu::CpuKernels;
 use crate::error::{Error, Result};
 use crate::graph::{rec_input, Graph};
+
+/// Recurrent node runs since start, on the GPU and on the CPU fallback (every `GpuKernels`):
+/// how an app (and the tests) can tell that the GPU really did the work.
+static GPU_RUNS: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// `(GPU runs, CPU fallback runs)` of recurrent nodes so far, over every GPU model.
+pub fn run_counts() -> (u64, u64) {
+    (GPU_RUNS.load(Ordering::Relaxed), FALLBACK_RUNS.load(Ordering::Relaxed))
+}
 
 /// What `prepare` learnt about a recurrent node.
 #[derive(Debug, Clone, Copy)]
@@ -23,9 +35,11 @@ struct NodeInfo {
 }
 
 /// [`RecurrentKernels`] on the GPU. A node the GPU path does not run (LSTM output projection,
-/// empty input) runs on the scalar reference, and so does everything after a device loss.
+/// empty input) runs on the CPU kernels, and so does everything after a device loss: they are
+/// prepared next to the GPU weights, so the fallback runs at the CPU backend's full speed.
 pub struct GpuKernels {
     ctx: Arc<GpuContext>,
+    cpu: CpuKernels,
     nodes: HashMap<usize, NodeInfo>,
     weights: Mutex<HashMap<usize, Arc<GpuWeights>>>,
 }
@@ -41,8 +55,8 @@ fn address(t: Option<&crate::tensor::Tensor>) -> Option<usize> {
 }
 
 impl GpuKernels {
-    /// Kernels on the process-wide device (native); `BackendUnavailable` when there is no adapter.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// Kernels on the process-wide device (natively) or the page's (`init_browser`);
+    /// `BackendUnavailable` when there is no adapter.
     pub fn new() -> Result<GpuKernels> {
         Ok(GpuKernels::with_context(super::context::shared()?))
     }
@@ -50,7 +64,7 @@ impl GpuKernels {
     /// Kernels on a device of the caller's: in the browser, one created with
     /// `GpuContext::new().await` and shared by every model; in tests, one they may destroy.
     pub fn with_context(ctx: Arc<GpuContext>) -> GpuKernels {
-        GpuKernels { ctx, nodes: HashMap::new(), weights: Mutex::new(HashMap::new()) }
+        GpuKernels { ctx, cpu: CpuKernels::default(), nodes: HashMap::new(), weights: Mutex::new(HashMap::new()) }
     }
 
     /// The device these kernels run on.
@@ -84,7 +98,8 @@ impl GpuKernels {
         // A lost device cannot come back; the state is the caller's (read back after every run),
         // so the CPU carries on from exactly where the GPU stopped.
         if recurrent::unsupported(inputs, &dims).is_some() || self.ctx.is_lost() {
-            return cell::run_reference(spec, inputs);
+            FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
+            return self.cpu.run(node, spec, inputs);
         }
         let want_y = self.nodes.get(&node).is_none_or(|n| n.y_used);
         let result = match self.weights(node, inputs, &dims).await {
@@ -92,8 +107,14 @@ impl GpuKernels {
             Err(e) => Err(e),
         };
         match result {
-            Err(_) if self.ctx.is_lost() => cell::run_reference(spec, inputs),
-            r => r,
+            Err(_) if self.ctx.is_lost() => {
+                FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
+                self.cpu.run(node, spec, inputs)
+            }
+            r => {
+                GPU_RUNS.fetch_add(1, Ordering::Relaxed);
+                r
+            }
         }
     }
 }
@@ -104,6 +125,7 @@ impl RecurrentKernels for GpuKernels {
     }
 
     fn prepare(&mut self, graph: &Graph) -> Result<()> {
+        self.cpu.prepare(graph)?;
         let constant = |id: Option<&Option<usize>>| {
             id.copied().flatten().and_then(|v| graph.constants.get(v)).and_then(|c| address(c.as_ref()))
         };
@@ -125,7 +147,11 @@ impl RecurrentKernels for GpuKernels {
     }
 
     #[cfg(target_arch = "wasm32")]
-    fn run(&self, _node: usize, _spec: &RecurrentSpec, _inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+    fn run(&self, node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+        if self.ctx.is_lost() {
+            FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
+            return self.cpu.run(node, spec, inputs);
+        }
         Err(Error::BackendUnavailable(
             "WebGPU results arrive asynchronously: use the async API (step_async, run_async, run_graph_async)".into(),
         ))

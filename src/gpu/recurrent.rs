@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 use super::context::{gpu_err, GpuContext};
 use super::cpu_twin::scatter_y;
 use super::layer::{self, PackedDirection};
-use super::shaders::{GEMM_TILE, GEMV_BATCH, GEMV_ROWS, SMALL_BATCH, STEP_PARAMS_SIZE, STEP_TILE};
+use super::shaders::{GEMM_TILE, GEMV_ROWS, GEMV_UNITS, SMALL_BATCH, STEP_PARAMS_SIZE, STEP_TILE};
 use crate::cell::{self, CellKind, Dims, Direction, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::{Error, Result};
 
@@ -81,7 +81,7 @@ impl GpuContext {
         if rows <= GEMV_ROWS {
             pass.set_pipeline(&self.input_projection_gemv);
             pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(cols.div_ceil(4) as u32, rows.div_ceil(4) as u32, 1);
+            pass.dispatch_workgroups(cols.div_ceil(GEMV_UNITS as usize) as u32, rows.div_ceil(4) as u32, 1);
         } else {
             pass.set_pipeline(&self.input_projection);
             pass.set_bind_group(0, group, &[]);
@@ -92,6 +92,7 @@ impl GpuContext {
 
     /// Packs and uploads a node's weights.
     pub async fn upload_weights(&self, inputs: &RecurrentInputs<'_>, dims: &Dims) -> Result<GpuWeights> {
+        let _exclusive = self.exclusive().await?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut dirs = Vec::new();
         for d in 0..dims.dirs {
@@ -130,6 +131,7 @@ impl GpuContext {
             )));
         }
         use wgpu::BufferUsages as U;
+        let _exclusive = self.exclusive().await?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params = self.buffer("gemm params", 16, U::UNIFORM | U::COPY_DST);
         self.queue.write_buffer(&params, 0, bytemuck::cast_slice(&[m as u32, n as u32, k as u32, 0]));
@@ -172,6 +174,7 @@ impl GpuContext {
         want_y: bool,
     ) -> Result<RecurrentOutputs> {
         let dims = cell::check_inputs(spec, inputs)?;
+        let _exclusive = self.exclusive().await?;
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let result = self.run_directions(spec, inputs, &dims, weights, want_y).await;
@@ -212,7 +215,7 @@ impl GpuContext {
         let lim = &self.limits;
         let max_groups = lim.max_compute_workgroups_per_dimension as usize;
         let (tile, step_tile) = (GEMM_TILE as usize, STEP_TILE as usize);
-        let small_groups = if batch <= SMALL_BATCH { hidden } else { 0 };
+        let small_groups = if batch <= SMALL_BATCH { hidden.div_ceil(GEMV_UNITS as usize) } else { 0 };
         if hidden.div_ceil(step_tile).max(small_groups) > max_groups || batch.div_ceil(step_tile) > max_groups {
             return Err(Error::BackendUnavailable(format!(
                 "GPU: hidden size {hidden} x batch {batch} needs more workgroups than the adapter's {max_groups} per dimension"
@@ -264,7 +267,7 @@ impl GpuContext {
             CellKind::Lstm { .. } => (&pipelines.lstm_step, false),
         };
         let groups = if small {
-            (hidden as u32, batch.div_ceil(GEMV_BATCH as usize) as u32)
+            (hidden.div_ceil(GEMV_UNITS as usize) as u32, batch as u32)
         } else {
             (hidden.div_ceil(step_tile) as u32, batch.div_ceil(step_tile) as u32)
         };

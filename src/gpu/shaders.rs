@@ -29,7 +29,7 @@ pub const INPUT_PROJECTION_GEMV: Kernel =
 pub const GEMV_ROWS: usize = 16;
 
 /// The step kernels, built with one matrix-product strategy: `recurrent_matvec.wgsl` (16 x 16
-/// tiles, batches above [`SMALL_BATCH`]) or `recurrent_gemv.wgsl` (K split over 64 invocations).
+/// tiles, batches above [`SMALL_BATCH`]) or `recurrent_gemv.wgsl` (one invocation per output, no barrier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepKernels {
     pub rnn_step: Kernel,
@@ -106,5 +106,6 @@ pub const GEMM_PARAMS_SIZE: u64 = 16;
 pub const GEMM_TILE: u32 = 64;
 /// Tile of the tiled step kernels: hidden units x batch entries per workgroup.
 pub const STEP_TILE: u32 = 16;
-/// Batch entries per workgroup of the small-batch step kernels (one hidden unit each).
-pub const GEMV_BATCH: u32 = 4;
+/// Hidden units per workgroup of the small-batch step kernels (one batch entry each), and
+/// output columns per workgroup of `input_projection_gemv`.
+pub const GEMV_UNITS: u32 = 64;

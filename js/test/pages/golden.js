@@ -5,8 +5,9 @@
 
 import { readTensor } from './tensor.js';
 
-const ATOL = 1e-5;
-const RTOL = 1e-4;
+// The project's tolerances: CPU atol 1e-5 / rtol 1e-4, GPU atol 1e-4 / rtol 1e-3.
+const TOLERANCE = { cpu: [1e-5, 1e-4], gpu: [1e-4, 1e-3] };
+let [ATOL, RTOL] = TOLERANCE.cpu;
 
 function close(what, got, want) {
   if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
@@ -87,6 +88,11 @@ export async function checkGolden(rt, goldenUrl, name, meta, read) {
   const onnx = meta.exporter !== 'state_dict';
   const model = await rt.loadModel(new URL(onnx ? 'model.onnx' : 'model.safetensors', base));
   const info = model.info;
+  const gpu = rt.backend === 'webgpu';
+  if (info.backend !== (gpu ? 'gpu' : info.backend.startsWith('cpu') ? info.backend : 'cpu')) {
+    throw new Error(`${name}: the model runs on ${info.backend} under a ${rt.backend} runtime`);
+  }
+  [ATOL, RTOL] = gpu ? TOLERANCE.gpu : TOLERANCE.cpu;
   try {
     if (info.sessionError) {
       // The dynamo exporter unrolls nn.RNN: no recurrent layer, so no session state.
@@ -156,7 +162,7 @@ export async function checkGolden(rt, goldenUrl, name, meta, read) {
       if (hn) maxErr = Math.max(maxErr, close(`${name} final state b=${b}`, stateOf(s), layerState(info, hn, cn, b)));
       s.dispose();
     }
-    return { name, sessions: true, streamable: info.streamable, maxErr };
+    return { name, sessions: true, streamable: info.streamable, maxErr, backend: info.backend };
   } finally {
     model.dispose();
   }

@@ -61,8 +61,18 @@ const tokens = (t) => new Int32Array([(t * 7 + 3) % 37]);
 export async function golden(cases) {
   const r = await rt();
   const results = [];
+  const before = r.stats().gpu;
   for (const [name, meta] of cases) results.push(await checkGolden(r, GOLDEN, name, meta, read));
-  return results.map((x) => `${x.name}${x.sessions ? '' : ' (no sessions)'}`).join(', ');
+  if (r.backend === 'webgpu') {
+    // The GPU really ran the layers: only LSTM projections may fall back to the CPU.
+    const after = r.stats().gpu;
+    assert(after.gpuRuns - before.gpuRuns > 1000, `GPU layer runs ${after.gpuRuns - before.gpuRuns}`);
+    assert(!after.lost, 'device lost');
+  }
+  const worst = Math.max(0, ...results.map((x) => x.maxErr ?? 0));
+  return `${r.backend}, max |diff| ${worst.toExponential(1)}: ${results
+    .map((x) => `${x.name}${x.sessions ? '' : ' (no sessions)'}`)
+    .join(', ')}`;
 }
 
 export async function api() {
@@ -190,11 +200,60 @@ export async function api() {
 export async function backends(expectAdapter) {
   const r = await rt();
   assert(r.webgpuAdapter === expectAdapter, `webgpuAdapter ${r.webgpuAdapter}, expected ${expectAdapter}`);
-  assert(r.backend !== 'webgpu' || r.build.gpu, 'webgpu without a GPU build');
-  const e = await rejects('webgpu forced', () => Runtime.create({ backend: 'webgpu' }), BackendUnavailableError, 'backend_unavailable');
+  assert(r.build.gpu, 'the package is built with the GPU backend');
   const cpu = await Runtime.create({ backend: 'cpu' });
   assert(cpu.backend.startsWith('cpu') && !cpu.webgpuAdapter, 'cpu');
-  return `adapter ${r.webgpuAdapter}, auto → ${r.backend}; webgpu forced: ${e.message}`;
+  const cm = await cpu.loadModel(GRU);
+  assert(cm.info.backend === 'cpu' || cm.info.backend === 'cpu-scalar', `cpu model on ${cm.info.backend}`);
+  if (!expectAdapter) {
+    assert(r.backend !== 'webgpu' && r.gpuAdapter === null, `auto → ${r.backend}`);
+    const e = await rejects('webgpu forced', () => Runtime.create({ backend: 'webgpu' }), BackendUnavailableError, 'backend_unavailable');
+    return `no adapter, auto → ${r.backend}; webgpu forced: ${e.message}`;
+  }
+  assert(r.backend === 'webgpu' && typeof r.gpuAdapter === 'string', `auto → ${r.backend} (${r.gpuError})`);
+  const g = await Runtime.create({ backend: 'webgpu' });
+  const gm = await g.loadModel(GRU);
+  assert(gm.info.backend === 'gpu', `webgpu model on ${gm.info.backend}`);
+  // Same inputs on both backends: same outputs within the GPU tolerance; calls queue in order.
+  const [sc, sg] = [cm.createSession(), gm.createSession()];
+  const xs = Int32Array.from({ length: 40 }, (_, t) => (t * 5 + 1) % 37);
+  const [yc, yg] = [await sc.run(xs, 40), await sg.run(xs, 40)];
+  const pending = [0, 1, 2].map((t) => sg.step(tokens(t)));
+  const order = await Promise.all(pending);
+  for (let t = 0; t < 3; t++) await sc.step(tokens(t));
+  const again = [await sc.step(tokens(3)), await sg.step(tokens(3))];
+  let worst = 0;
+  for (const [a, b] of [[yc, yg], again]) {
+    for (let i = 0; i < a.length; i++) {
+      const d = Math.abs(a[i] - b[i]);
+      assert(d <= 1e-4 + 1e-3 * Math.abs(a[i]), `cpu ${a[i]} vs gpu ${b[i]}`);
+      worst = Math.max(worst, d);
+    }
+  }
+  assert(order.length === 3 && sg.steps === 44 && sc.steps === 44, `steps ${sg.steps} / ${sc.steps}`);
+  // Two GPU models in flight at once (as the demo's two panels are): each gets its own results.
+  const gm2 = await g.loadModel(RNN);
+  const cm2 = await cpu.loadModel(RNN);
+  const [a, b] = [gm2.createSession(), cm2.createSession()];
+  const xr = Float32Array.from({ length: 8 * 30 }, (_, i) => Math.sin(i * 0.37));
+  const both = await Promise.all([a.run(xr, 30), sg.run(xs, 40), a.step(xr.subarray(0, 8)), sg.step(tokens(5))]);
+  const wantRnn = await b.run(xr, 30);
+  assert(both[0].every((v, i) => Math.abs(v - wantRnn[i]) <= 1e-4 + 1e-3 * Math.abs(wantRnn[i])), 'concurrent RNN run');
+  await sc.run(xs, 40);
+  const wantStep = await sc.step(tokens(5));
+  assert(both[3].every((v, i) => Math.abs(v - wantStep[i]) <= 1e-4 + 1e-3 * Math.abs(wantStep[i])), 'concurrent GRU step');
+  gm2.dispose();
+  cm2.dispose();
+  // A snapshot taken after the queue drains moves between backends.
+  await gm.idle();
+  const snap = sg.saveState();
+  const moved = cm.createSession();
+  moved.loadState(snap);
+  const [m1, g1] = [await moved.step(tokens(9)), await sg.step(tokens(9))];
+  assert(m1.every((v, i) => Math.abs(v - g1[i]) <= 1e-4 + 1e-3 * Math.abs(v)), 'snapshot moved from GPU to CPU');
+  gm.dispose();
+  cm.dispose();
+  return `adapter ${r.gpuAdapter}, auto → ${r.backend}; GPU vs CPU max |diff| ${worst.toExponential(1)}`;
 }
 
 /** A fresh page may pin a variant; the base variant runs the same model to the same outputs. */
