@@ -168,6 +168,31 @@ fn tokens(ids: &[i32]) -> Data {
     Data::I64(ids.iter().map(|&v| v as i64).collect())
 }
 
+/// Graph input `i` from `{dims, data}`.
+fn tensor_from_js(i: usize, v: &JsValue) -> Result<crate::Tensor, Error> {
+    let bad = |what: &str| Error::InvalidArgument(format!("runGraph: input {i}: {what}"));
+    let get = |key: &str| js_sys::Reflect::get(v, &JsValue::from_str(key)).map_err(|_| bad("not an object"));
+    let dims = get("dims")?;
+    let dims: js_sys::Array = dims.dyn_into().map_err(|_| bad("dims must be an array"))?;
+    let dims = dims
+        .iter()
+        .map(|d| match d.as_f64() {
+            Some(d) if d >= 0.0 && d.fract() == 0.0 && d < 2f64.powi(32) => Ok(d as usize),
+            _ => Err(bad("dims must be whole numbers ≥ 0")),
+        })
+        .collect::<Result<Vec<usize>, Error>>()?;
+    let data = get("data")?;
+    if let Some(a) = data.dyn_ref::<js_sys::Float32Array>() {
+        crate::Tensor::from_f32(dims, a.to_vec())
+    } else if let Some(a) = data.dyn_ref::<js_sys::Int32Array>() {
+        crate::Tensor::from_i64(dims, a.to_vec().into_iter().map(i64::from).collect())
+    } else if let Some(a) = data.dyn_ref::<js_sys::BigInt64Array>() {
+        crate::Tensor::from_i64(dims, a.to_vec())
+    } else {
+        Err(bad("data must be a Float32Array, Int32Array or BigInt64Array"))
+    }
+}
+
 /// Values in one step of the model's first output for one session: one step of zeros from a
 /// throwaway session on the scalar kernels (whatever the graph's symbolic dims say).
 fn output_size(model: &crate::Model) -> usize {
@@ -363,6 +388,35 @@ impl Model {
     #[wasm_bindgen(js_name = stepBatchTokensAsync)]
     pub fn step_batch_tokens_async(&self, ids: &[u32], x: &[i32]) -> js_sys::Promise {
         self.spawn(ids.to_vec(), tokens(x), Call::Batch)
+    }
+
+    /// The whole graph as ONNX defines it, without sessions (what `webrnn run` does): one
+    /// `{dims, data}` per graph input, in order (`data`: Float32Array, or Int32Array /
+    /// BigInt64Array for integer tensors). Resolves to one `{dims, data}` per graph output
+    /// (Float32Array or BigInt64Array). On any backend.
+    #[wasm_bindgen(js_name = runGraph)]
+    pub fn run_graph(&self, inputs: &js_sys::Array) -> js_sys::Promise {
+        let tensors = match inputs.iter().enumerate().map(|(i, v)| tensor_from_js(i, &v)).collect() {
+            Ok(t) => t,
+            Err(e) => return js_sys::Promise::reject(&JsValue::from(err(e))),
+        };
+        let model = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let outs = model.run_graph_async(tensors).await.map_err(err)?;
+            let result = js_sys::Array::new();
+            for t in outs {
+                let dims: js_sys::Array = t.shape().iter().map(|&d| JsValue::from(d as f64)).collect();
+                let data: JsValue = match t.data() {
+                    Data::F32(v) => js_sys::Float32Array::from(v.as_slice()).into(),
+                    Data::I64(v) => js_sys::BigInt64Array::from(v.as_slice()).into(),
+                };
+                let o = js_sys::Object::new();
+                js_sys::Reflect::set(&o, &"dims".into(), &dims)?;
+                js_sys::Reflect::set(&o, &"data".into(), &data)?;
+                result.push(&o);
+            }
+            Ok(result.into())
+        })
     }
 
     /// Runs `f` on session `id` (synchronous, short: never across an await).

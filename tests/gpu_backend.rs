@@ -24,16 +24,17 @@ fn check(k: &webrnn::gpu::GpuKernels, c: &Case, what: &str) -> f32 {
 
 #[test]
 fn gpu_matches_reference_for_every_cell_direction_and_option() {
-    let Some(k) = gpu_or_skip("gpu_matches_reference_for_every_cell_direction_and_option") else { return };
-    println!("adapter: {}", k.context().adapter);
-    let mut seed = 10;
-    for cell in ALL_CELLS.into_iter().take(5) {
-        for dir in [Direction::Forward, Direction::Reverse, Direction::Bidirectional] {
-            // Batch 5 takes the small-batch kernels, 20 the tiled ones.
-            for (rich, batch) in [(false, 5), (true, 5), (false, 20), (true, 20)] {
-                seed += 1;
-                let c = case(cell, dir, Shape { seq: 9, batch, input: 7, hidden: 19 }, 2.0, rich, seed);
-                check(&k, &c, &format!("{cell:?} {dir:?} B={batch} rich={rich}"));
+    for (family, k) in gpu_families_or_skip("gpu_matches_reference_for_every_cell_direction_and_option") {
+        println!("adapter: {}", k.context().adapter);
+        let mut seed = 10;
+        for cell in ALL_CELLS.into_iter().take(5) {
+            for dir in [Direction::Forward, Direction::Reverse, Direction::Bidirectional] {
+                // Tiled family: batch 5 takes the small-batch kernels, 20 the tiled ones.
+                for (rich, batch) in [(false, 5), (true, 5), (false, 20), (true, 20)] {
+                    seed += 1;
+                    let c = case(cell, dir, Shape { seq: 9, batch, input: 7, hidden: 19 }, 2.0, rich, seed);
+                    check(&k, &c, &format!("{family}: {cell:?} {dir:?} B={batch} rich={rich}"));
+                }
             }
         }
     }
@@ -41,35 +42,39 @@ fn gpu_matches_reference_for_every_cell_direction_and_option() {
 
 #[test]
 fn gpu_matches_reference_on_kernel_breaking_sizes() {
-    let Some(k) = gpu_or_skip("gpu_matches_reference_on_kernel_breaking_sizes") else { return };
-    let cells = [CellKind::Gru { linear_before_reset: true }, CellKind::Lstm { input_forget: false }, CellKind::Rnn];
-    let mut seed = 100;
-    for hidden in [1, 3, 63, 64, 65, 257] {
-        for (batch, seq) in [(1, 4), (17, 3), (65, 2)] {
-            let cell = cells[seed as usize % 3];
-            seed += 1;
-            let input = [1, 5, 64, 70][seed as usize % 4];
-            let c = case(cell, Direction::Forward, Shape { seq, batch, input, hidden }, 1.0, seed % 2 == 0, seed);
-            check(&k, &c, &format!("{cell:?} H={hidden} B={batch} T={seq} I={input}"));
+    for (family, k) in gpu_families_or_skip("gpu_matches_reference_on_kernel_breaking_sizes") {
+        let cells =
+            [CellKind::Gru { linear_before_reset: true }, CellKind::Lstm { input_forget: false }, CellKind::Rnn];
+        let mut seed = 100;
+        for hidden in [1, 3, 63, 64, 65, 257] {
+            for (batch, seq) in [(1, 4), (17, 3), (65, 2)] {
+                let cell = cells[seed as usize % 3];
+                seed += 1;
+                let input = [1, 5, 64, 70][seed as usize % 4];
+                let c = case(cell, Direction::Forward, Shape { seq, batch, input, hidden }, 1.0, seed % 2 == 0, seed);
+                check(&k, &c, &format!("{family}: {cell:?} H={hidden} B={batch} T={seq} I={input}"));
+            }
         }
     }
 }
 
 #[test]
 fn gpu_matches_reference_on_large_batches() {
-    let Some(k) = gpu_or_skip("gpu_matches_reference_on_large_batches") else { return };
-    for (i, cell) in
-        [CellKind::Lstm { input_forget: false }, CellKind::Gru { linear_before_reset: false }].into_iter().enumerate()
-    {
-        let c = case(
-            cell,
-            Direction::Forward,
-            Shape { seq: 3, batch: 300, input: 16, hidden: 33 },
-            1.0,
-            true,
-            200 + i as u64,
-        );
-        check(&k, &c, &format!("{cell:?} B=300 H=33 T=3"));
+    for (family, k) in gpu_families_or_skip("gpu_matches_reference_on_large_batches") {
+        for (i, cell) in [CellKind::Lstm { input_forget: false }, CellKind::Gru { linear_before_reset: false }]
+            .into_iter()
+            .enumerate()
+        {
+            let c = case(
+                cell,
+                Direction::Forward,
+                Shape { seq: 3, batch: 300, input: 16, hidden: 33 },
+                1.0,
+                true,
+                200 + i as u64,
+            );
+            check(&k, &c, &format!("{family}: {cell:?} B=300 H=33 T=3"));
+        }
     }
 }
 
@@ -86,16 +91,23 @@ fn gpu_matches_reference_over_1000_steps() {
 
 #[test]
 fn gpu_matches_reference_on_saturating_inputs_and_every_activation() {
-    let Some(k) = gpu_or_skip("gpu_matches_reference_on_saturating_inputs_and_every_activation") else { return };
-    for (i, cell) in ALL_CELLS.into_iter().take(5).enumerate() {
-        let mut c =
-            case(cell, Direction::Forward, Shape { seq: 6, batch: 3, input: 4, hidden: 5 }, 1e4, false, 400 + i as u64);
-        check(&k, &c, &format!("{cell:?} |x| <= 1e4"));
-        let per = cell.activations_per_direction();
-        for (n, a) in all_activations().into_iter().enumerate() {
-            c.spec.activations = vec![a; per];
-            c.x = webrnn::Tensor::from_f32(c.x.shape().to_vec(), Rng::new(n as u64).vec(c.x.len(), 3.0)).unwrap();
-            check(&k, &c, &format!("{cell:?} {a:?}"));
+    for (family, k) in gpu_families_or_skip("gpu_matches_reference_on_saturating_inputs_and_every_activation") {
+        for (i, cell) in ALL_CELLS.into_iter().take(5).enumerate() {
+            let mut c = case(
+                cell,
+                Direction::Forward,
+                Shape { seq: 6, batch: 3, input: 4, hidden: 5 },
+                1e4,
+                false,
+                400 + i as u64,
+            );
+            check(&k, &c, &format!("{family}: {cell:?} |x| <= 1e4"));
+            let per = cell.activations_per_direction();
+            for (n, a) in all_activations().into_iter().enumerate() {
+                c.spec.activations = vec![a; per];
+                c.x = webrnn::Tensor::from_f32(c.x.shape().to_vec(), Rng::new(n as u64).vec(c.x.len(), 3.0)).unwrap();
+                check(&k, &c, &format!("{family}: {cell:?} {a:?}"));
+            }
         }
     }
 }

@@ -28,12 +28,15 @@ window.addEventListener('error', (event) => fail(event.error ?? event.message));
 window.addEventListener('unhandledrejection', (event) => fail(event.reason));
 
 async function main() {
-  // One runtime per panel, so each panel's stats() count only its own steps.
-  const runtime = await Runtime.create({ backend: 'auto' });
+  // One runtime per panel, so each panel's stats() count only its own steps. The text panel steps
+  // one stream per keystroke: the CPU answers that in microseconds, while WebGPU would add a GPU
+  // round trip to every step; WebGPU pays off for the stream panel's batches of sessions.
+  const runtime = await Runtime.create({ backend: 'cpu' });
+  const probe = await Runtime.create({ backend: 'auto' });
   $('runtime-info').textContent =
     `webrnn ${runtime.build.version}, wasm ${runtime.variant}, ` +
     `GPU backend ${runtime.build.gpu ? 'built in' : 'not in this build'}, ` +
-    `WebGPU adapter ${runtime.webgpuAdapter ? 'found' : 'none'}`;
+    `WebGPU adapter ${probe.webgpuAdapter ? 'found' : 'none'}`;
   setStatus('loading', 'Loading the models…');
   const [typing, stream] = await Promise.all([
     startTyping(runtime, { onStatus: (text) => setStatus('loading', text) }),

@@ -43,10 +43,10 @@ export async function startTyping(runtime, { onStatus }) {
 
   const badge = $('type-backend');
   badge.textContent = runtime.backend;
-  if (runtime.backend !== 'webgpu') {
-    badge.classList.add('fallback');
-    badge.title = runtime.webgpuAdapter && runtime.build.gpu ? 'CPU fallback' : 'No WebGPU here: CPU fallback';
-  }
+  badge.title =
+    runtime.backend === 'webgpu'
+      ? 'WebGPU'
+      : 'One stream, one step per keystroke: the CPU has the lowest latency (WebGPU is for batches of sessions)';
 
   const vocab = meta.vocab;
   const index = new Map([...vocab].map((c, i) => [c, i]));

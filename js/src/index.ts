@@ -9,7 +9,7 @@
 export { Runtime } from './runtime.js';
 export type { BackendName, BackendRequest, LoadOptions, ModelSource, RuntimeOptions, RuntimeStats } from './runtime.js';
 export { Model, Session } from './model.js';
-export type { Input, LayerInfo, ModelInfo, SessionOptions, TensorInfo } from './model.js';
+export type { GraphTensor, Input, LayerInfo, ModelInfo, SessionOptions, TensorInfo } from './model.js';
 export { StateStore } from './store.js';
 export type { MismatchEvent, StoreOptions, StoredSession } from './store.js';
 export type { LoadProgress, ProgressCallback } from './fetch.js';

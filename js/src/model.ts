@@ -48,6 +48,13 @@ export interface ModelInfo {
 
 export type Input = Float32Array | Int32Array | ArrayLike<number>;
 
+/** A whole tensor for `Model.runGraph`: its dims and its values, row-major. */
+export interface GraphTensor {
+  dims: number[];
+  /** Float32Array for float tensors; Int32Array or BigInt64Array for integer ones. */
+  data: Float32Array | Int32Array | BigInt64Array;
+}
+
 export interface SessionOptions {
   /**
    * Keep this session's last N inputs (0: none, the default). A StateStore saves them with the
@@ -166,6 +173,30 @@ export class Model {
     const n = this.info.inputSize;
     sessions.forEach((s, i) => s._remember(input.subarray(i * n, (i + 1) * n), 1));
     return y;
+  }
+
+  /**
+   * Runs the whole graph as ONNX defines it, without sessions (as `webrnn run` does): one tensor
+   * per graph input, in the order of `info.inputs`; resolves to one per graph output (integer
+   * outputs as BigInt64Array). For models or uses that have no session (e.g. an unrolled RNN).
+   */
+  async runGraph(inputs: readonly GraphTensor[]): Promise<GraphTensor[]> {
+    this.#check();
+    if (!Array.isArray(inputs)) throw new InvalidArgumentError('runGraph takes an array of { dims, data } tensors');
+    const w = this.#wasm;
+    const run = async (): Promise<GraphTensor[]> => {
+      if (this.#broken) throw this.#broken;
+      try {
+        return (await w.runGraph(inputs as unknown as unknown[])) as GraphTensor[];
+      } catch (e) {
+        throw this._failed(e);
+      } finally {
+        this.#gpu?.check();
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
   }
 
   /**

@@ -81,6 +81,25 @@ function goldenCases() {
     .map((name) => [name, JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8'))]);
 }
 
+/** [dir under tests/data, inputs, outputs] of every ONNX conformance case. */
+function conformanceCases() {
+  const out = [];
+  for (const group of ['onnx-node', 'onnx-options']) {
+    for (const name of readdirSync(join(ROOT, 'tests/data', group)).sort()) {
+      const data = join(ROOT, 'tests/data', group, name, 'test_data_set_0');
+      let files;
+      try {
+        files = readdirSync(data);
+      } catch {
+        continue; // README.md
+      }
+      const count = (kind) => files.filter((f) => f.startsWith(`${kind}_`) && f.endsWith('.pb')).length;
+      out.push([`${group}/${name}`, count('input'), count('output')]);
+    }
+  }
+  return out;
+}
+
 async function browserSuite(origin, webgpu) {
   const label = webgpu ? 'chromium+webgpu' : 'chromium';
   const browser = await chromium.launch({
@@ -107,6 +126,7 @@ async function browserSuite(origin, webgpu) {
     if (webgpu) {
       await check(`${label}: backends`, () => call(page, 'backends', true));
       await check(`${label}: golden on WebGPU`, () => call(page, 'golden', goldenCases()));
+      await check(`${label}: ONNX conformance on WebGPU`, () => call(page, 'conformance', conformanceCases()));
       await check(`${label}: persistence across a reload`, async () => {
         const expected = await call(page, 'reloadBefore');
         await page.reload();
@@ -116,6 +136,7 @@ async function browserSuite(origin, webgpu) {
     }
     await check(`${label}: backends`, () => call(page, 'backends', false));
     await check(`${label}: golden`, () => call(page, 'golden', goldenCases()));
+    await check(`${label}: ONNX conformance`, () => call(page, 'conformance', conformanceCases()));
     await check(`${label}: api and typed errors`, () => call(page, 'api'));
     await check(`${label}: persistence across a reload`, async () => {
       const expected = await call(page, 'reloadBefore');

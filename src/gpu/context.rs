@@ -21,6 +21,10 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub adapter: String,
+    /// A software adapter (SwiftShader, lavapipe: wgpu's `DeviceType::Cpu`). These run every
+    /// invocation of a workgroup with barriers as a coroutine, so the kernels without barriers
+    /// win there at every size; on hardware the tiled kernels win for large batches.
+    pub software: bool,
     /// Errors reported outside any error scope (wgpu's default handler would panic) and device loss.
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<AtomicBool>,
@@ -192,6 +196,7 @@ impl GpuContext {
             queue,
             limits,
             adapter: adapter_name,
+            software: info.device_type == wgpu::DeviceType::Cpu,
             errors,
             lost,
             gate: Gate::default(),

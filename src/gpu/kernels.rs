@@ -24,6 +24,18 @@ pub fn run_counts() -> (u64, u64) {
     (GPU_RUNS.load(Ordering::Relaxed), FALLBACK_RUNS.load(Ordering::Relaxed))
 }
 
+/// Which step and projection kernels a [`GpuKernels`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    /// Barrier-free kernels on software adapters and for small batches, tiled ones otherwise.
+    #[default]
+    Auto,
+    /// Tiled (workgroup memory + barriers) above the small-batch sizes, whatever the adapter.
+    Tiled,
+    /// Barrier-free kernels at every size.
+    BarrierFree,
+}
+
 /// What `prepare` learnt about a recurrent node.
 #[derive(Debug, Clone, Copy)]
 struct NodeInfo {
@@ -39,6 +51,7 @@ struct NodeInfo {
 /// prepared next to the GPU weights, so the fallback runs at the CPU backend's full speed.
 pub struct GpuKernels {
     ctx: Arc<GpuContext>,
+    choice: KernelChoice,
     cpu: CpuKernels,
     nodes: HashMap<usize, NodeInfo>,
     weights: Mutex<HashMap<usize, Arc<GpuWeights>>>,
@@ -64,7 +77,19 @@ impl GpuKernels {
     /// Kernels on a device of the caller's: in the browser, one created with
     /// `GpuContext::new().await` and shared by every model; in tests, one they may destroy.
     pub fn with_context(ctx: Arc<GpuContext>) -> GpuKernels {
-        GpuKernels { ctx, cpu: CpuKernels::default(), nodes: HashMap::new(), weights: Mutex::new(HashMap::new()) }
+        GpuKernels {
+            ctx,
+            choice: KernelChoice::Auto,
+            cpu: CpuKernels::default(),
+            nodes: HashMap::new(),
+            weights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same kernels with another [`KernelChoice`] (tests run both families on one adapter).
+    pub fn with_kernel_choice(mut self, choice: KernelChoice) -> GpuKernels {
+        self.choice = choice;
+        self
     }
 
     /// The device these kernels run on.
@@ -103,7 +128,14 @@ impl GpuKernels {
         }
         let want_y = self.nodes.get(&node).is_none_or(|n| n.y_used);
         let result = match self.weights(node, inputs, &dims).await {
-            Ok(weights) => self.ctx.run_recurrent(spec, inputs, &weights, want_y).await,
+            Ok(weights) => {
+                let barrier_free = match self.choice {
+                    KernelChoice::Auto => self.ctx.software,
+                    KernelChoice::Tiled => false,
+                    KernelChoice::BarrierFree => true,
+                };
+                self.ctx.run_recurrent(spec, inputs, &weights, want_y, barrier_free).await
+            }
             Err(e) => Err(e),
         };
         match result {

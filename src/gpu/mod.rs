@@ -24,7 +24,7 @@ pub mod self_test;
 pub mod shaders;
 
 pub use context::GpuContext;
-pub use kernels::{run_counts, GpuKernels};
+pub use kernels::{run_counts, GpuKernels, KernelChoice};
 
 /// Natively, drives one of the backend's `async` functions to completion (polling the device).
 #[cfg(not(target_arch = "wasm32"))]

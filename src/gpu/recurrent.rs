@@ -3,6 +3,7 @@
 //! CPU round trip between steps; one submission per chunk, and only wanted outputs read back.
 
 use std::num::NonZeroU64;
+use std::sync::Mutex;
 
 use super::context::{gpu_err, GpuContext};
 use super::cpu_twin::scatter_y;
@@ -24,10 +25,30 @@ pub struct GpuDirection {
     vecs: wgpu::Buffer,
 }
 
-/// A node's weights on the device, one entry per direction.
+/// A node's weights on the device, one entry per direction, and the buffers its last run used.
 #[derive(Debug)]
 pub struct GpuWeights {
     dirs: Vec<GpuDirection>,
+    /// Reused by the next run of the same shape (a session stepping again): creating buffers and
+    /// bind groups, and error scopes around them, cost more than a small step itself.
+    scratch: Mutex<Option<Scratch>>,
+}
+
+/// The working buffers of a node's run, and each direction's bind groups over them.
+#[derive(Debug)]
+struct Scratch {
+    /// `[batch, chunk, input, gate rows, state size, state length, params alignment]`.
+    key: [usize; 7],
+    lens: wgpu::Buffer,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    y_read: wgpu::Buffer,
+    params: wgpu::Buffer,
+    gemm_params: wgpu::Buffer,
+    state: wgpu::Buffer,
+    state_read: wgpu::Buffer,
+    /// Per direction: the input projection's and the steps' bind groups.
+    groups: Vec<(wgpu::BindGroup, wgpu::BindGroup)>,
 }
 
 /// Why the GPU path does not run a node (the caller runs it on the CPU instead), or `None`.
@@ -77,8 +98,16 @@ impl GpuContext {
     }
 
     /// `input_projection` for `rows` x `cols` outputs, or its GEMV form for a few rows.
-    fn dispatch_projection(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: usize, cols: usize) {
-        if rows <= GEMV_ROWS {
+    /// `barrier_free`: the GEMV form whatever the row count (see [`GpuContext::software`]).
+    fn dispatch_projection(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        group: &wgpu::BindGroup,
+        rows: usize,
+        cols: usize,
+        barrier_free: bool,
+    ) {
+        if rows <= GEMV_ROWS || barrier_free {
             pass.set_pipeline(&self.input_projection_gemv);
             pass.set_bind_group(0, group, &[]);
             pass.dispatch_workgroups(cols.div_ceil(GEMV_UNITS as usize) as u32, rows.div_ceil(4) as u32, 1);
@@ -107,7 +136,7 @@ impl GpuContext {
         if let Some(e) = scope.pop().await {
             return Err(gpu_err("out of memory uploading weights", e));
         }
-        Ok(GpuWeights { dirs })
+        Ok(GpuWeights { dirs, scratch: Mutex::new(None) })
     }
 
     /// The `input_projection` kernel alone (`out[M, N] = x[M, K] · w[N, K]ᵀ + bias[N]`): what the
@@ -153,7 +182,7 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gemm") });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            self.dispatch_projection(&mut pass, &group, m, n);
+            self.dispatch_projection(&mut pass, &group, m, n, false);
         }
         enc.copy_buffer_to_buffer(&out, 0, &read, 0, (m * n * 4).max(16) as u64);
         self.queue.submit([enc.finish()]);
@@ -165,27 +194,22 @@ impl GpuContext {
     }
 
     /// Runs one recurrent node. `weights` from [`GpuContext::upload_weights`] for these inputs;
-    /// `want_y`: read `Y` back (else it comes back as zeros: nobody reads it).
+    /// `want_y`: read `Y` back (else it comes back as zeros: nobody reads it). `barrier_free`:
+    /// the kernels without workgroup barriers for every batch (else only for small batches).
     pub async fn run_recurrent(
         &self,
         spec: &RecurrentSpec,
         inputs: &RecurrentInputs<'_>,
         weights: &GpuWeights,
         want_y: bool,
+        barrier_free: bool,
     ) -> Result<RecurrentOutputs> {
         let dims = cell::check_inputs(spec, inputs)?;
         let _exclusive = self.exclusive().await?;
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = self.run_directions(spec, inputs, &dims, weights, want_y).await;
-        let oom = oom.pop().await;
-        let validation = validation.pop().await;
-        if let Some(e) = oom {
-            return Err(gpu_err("out of memory", e));
-        }
-        if let Some(e) = validation {
-            return Err(gpu_err("validation error", e));
-        }
+        // Allocation runs inside error scopes (`scratch`); the steps themselves only record
+        // commands on buffers that exist, and any error they still raise lands in the uncaptured
+        // log, checked once the results are back (a scope pop is a round trip to the GPU process).
+        let result = self.run_directions(spec, inputs, &dims, weights, want_y, barrier_free).await;
         self.take_errors()?;
         let (y, y_h, y_c) = result?;
         cell::finish_outputs(spec, &dims, y, y_h, y_c)
@@ -198,6 +222,7 @@ impl GpuContext {
         dims: &Dims,
         weights: &GpuWeights,
         want_y: bool,
+        barrier_free: bool,
     ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
         let Dims { seq, batch, input, hidden, out, dirs, gates } = *dims;
         if weights.dirs.len() != dirs {
@@ -215,8 +240,13 @@ impl GpuContext {
         let lim = &self.limits;
         let max_groups = lim.max_compute_workgroups_per_dimension as usize;
         let (tile, step_tile) = (GEMM_TILE as usize, STEP_TILE as usize);
-        let small_groups = if batch <= SMALL_BATCH { hidden.div_ceil(GEMV_UNITS as usize) } else { 0 };
-        if hidden.div_ceil(step_tile).max(small_groups) > max_groups || batch.div_ceil(step_tile) > max_groups {
+        let small = batch <= SMALL_BATCH || barrier_free;
+        let (x_groups, y_groups) = if small {
+            (hidden.div_ceil(GEMV_UNITS as usize), batch)
+        } else {
+            (hidden.div_ceil(step_tile), batch.div_ceil(step_tile))
+        };
+        if x_groups > max_groups || y_groups > max_groups {
             return Err(Error::BackendUnavailable(format!(
                 "GPU: hidden size {hidden} x batch {batch} needs more workgroups than the adapter's {max_groups} per dimension"
             )));
@@ -227,7 +257,8 @@ impl GpuContext {
         let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size) as usize;
         let per_step = batch * gh.max(input).max(out) * 4;
         let by_binding = binding / per_step.max(1);
-        let by_dispatch = max_groups * tile / batch;
+        // Rows per workgroup of the input projection: 4 in its GEMV form.
+        let by_dispatch = max_groups * if barrier_free { 4 } else { tile } / batch;
         let chunk = CHUNK_STEPS.min(steps.max(1)).min(by_binding).min(by_dispatch);
         if chunk == 0 {
             return Err(Error::BackendUnavailable(format!(
@@ -238,41 +269,37 @@ impl GpuContext {
         self.check_binding("recurrent state", (state_len * 4) as u64)?;
 
         let align = STEP_PARAMS_SIZE.next_multiple_of((lim.min_uniform_buffer_offset_alignment as u64).max(16));
-        use wgpu::BufferUsages as U;
-        let lens_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("sequence_lens"),
-            size: (batch * 4).max(16) as u64,
-            usage: U::STORAGE | U::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.queue.write_buffer(&lens_buf, 0, bytemuck::cast_slice(&lens));
-        let x_buf = self.buffer("x chunk", (chunk * batch * input * 4) as u64, U::STORAGE | U::COPY_DST);
-        let xw_buf = self.buffer("xw chunk", (chunk * batch * gh * 4) as u64, U::STORAGE);
-        let y_bytes = (chunk * batch * out * 4) as u64;
-        let y_buf = self.buffer("y chunk", y_bytes, U::STORAGE | U::COPY_SRC);
-        let y_read = self.buffer("y read-back", y_bytes, U::MAP_READ | U::COPY_DST);
-        let params_buf = self.buffer("step params", chunk as u64 * align, U::UNIFORM | U::COPY_DST);
-        let gemm_params = self.buffer("gemm params", 16, U::UNIFORM | U::COPY_DST);
-        let state_buf = self.buffer("state", (state_len * 4) as u64, U::STORAGE | U::COPY_DST | U::COPY_SRC);
-        let state_read = self.buffer("state read-back", (state_len * 4) as u64, U::MAP_READ | U::COPY_DST);
+        let key = [batch, chunk, input, gh, out, state_len, align as usize];
+        let reused = weights.scratch.lock().ok().and_then(|mut slot| slot.take()).filter(|s| s.key == key);
+        let scratch = match reused {
+            Some(s) => s,
+            None => self.scratch(key, weights).await?,
+        };
+        let Scratch {
+            lens: lens_buf,
+            x: x_buf,
+            y: y_buf,
+            y_read,
+            params: params_buf,
+            gemm_params,
+            state: state_buf,
+            state_read,
+            ..
+        } = &scratch;
+        self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(&lens));
 
         let mut y = vec![0f32; seq * dirs * batch * out];
         let mut y_h = vec![0f32; dirs * batch * out];
         let mut y_c = vec![0f32; if is_lstm { dirs * batch * hidden } else { 0 }];
-        let small = batch <= SMALL_BATCH;
         let pipelines = if small { &self.small_batch } else { &self.tiled };
         let (step_pipeline, reset) = match spec.cell {
             CellKind::Rnn => (&pipelines.rnn_step, false),
             CellKind::Gru { linear_before_reset } => (&pipelines.gru_step, !linear_before_reset),
             CellKind::Lstm { .. } => (&pipelines.lstm_step, false),
         };
-        let groups = if small {
-            (hidden.div_ceil(GEMV_UNITS as usize) as u32, batch as u32)
-        } else {
-            (hidden.div_ceil(step_tile) as u32, batch.div_ceil(step_tile) as u32)
-        };
+        let groups = (x_groups as u32, y_groups as u32);
 
-        for (d, wd) in weights.dirs.iter().enumerate() {
+        for d in 0..weights.dirs.len() {
             let reverse = spec.direction == Direction::Reverse || d == 1;
             let xd = layer::direction_input(&x0, dims, &lens, reverse);
             let mut init = vec![0f32; state_len];
@@ -280,39 +307,11 @@ impl GpuContext {
             if is_lstm {
                 init[2 * batch * out..].copy_from_slice(&c0[d * batch * hidden..(d + 1) * batch * hidden]);
             }
-            self.queue.write_buffer(&state_buf, 0, f32_bytes(&init));
+            self.queue.write_buffer(state_buf, 0, f32_bytes(&init));
 
-            let gemm_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("input_projection"),
-                layout: &self.gemm_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: gemm_params.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: x_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: wd.w.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: wd.w_bias.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 4, resource: xw_buf.as_entire_binding() },
-                ],
-            });
-            let step_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("recurrent_step"),
-                layout: &self.step_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &params_buf,
-                            offset: 0,
-                            size: NonZeroU64::new(STEP_PARAMS_SIZE),
-                        }),
-                    },
-                    wgpu::BindGroupEntry { binding: 1, resource: xw_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: wd.r.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: wd.vecs.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 4, resource: state_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 5, resource: y_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 6, resource: lens_buf.as_entire_binding() },
-                ],
-            });
+            let Some((gemm_group, step_group)) = scratch.groups.get(d) else {
+                return Err(Error::InvalidArgument("GPU weights belong to another node".into()));
+            };
 
             let mut s0 = 0;
             let mut final_state = Vec::new();
@@ -320,7 +319,7 @@ impl GpuContext {
                 let n = chunk.min(steps - s0);
                 let rows = n * batch;
                 if input > 0 {
-                    self.queue.write_buffer(&x_buf, 0, f32_bytes(&xd[s0 * batch * input..(s0 + n) * batch * input]));
+                    self.queue.write_buffer(x_buf, 0, f32_bytes(&xd[s0 * batch * input..(s0 + n) * batch * input]));
                 }
                 let mut params = vec![0u8; (n as u64 * align) as usize];
                 for k in 0..n {
@@ -328,25 +327,25 @@ impl GpuContext {
                     let at = k * align as usize;
                     params[at..at + STEP_PARAMS_SIZE as usize].copy_from_slice(&p.to_bytes());
                 }
-                self.queue.write_buffer(&params_buf, 0, &params);
+                self.queue.write_buffer(params_buf, 0, &params);
                 let gemm = [rows as u32, gh as u32, input as u32, 0];
-                self.queue.write_buffer(&gemm_params, 0, bytemuck::cast_slice(&gemm));
+                self.queue.write_buffer(gemm_params, 0, bytemuck::cast_slice(&gemm));
 
                 let mut enc =
                     self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("chunk") });
                 {
                     let mut pass =
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    self.dispatch_projection(&mut pass, &gemm_group, rows, gh);
+                    self.dispatch_projection(&mut pass, gemm_group, rows, gh, barrier_free);
                     for k in 0..n {
                         let offset = [(k as u64 * align) as u32];
                         if reset {
                             pass.set_pipeline(&pipelines.gru_reset);
-                            pass.set_bind_group(0, &step_group, &offset);
+                            pass.set_bind_group(0, step_group, &offset);
                             pass.dispatch_workgroups(groups.0, groups.1, 1);
                         }
                         pass.set_pipeline(step_pipeline);
-                        pass.set_bind_group(0, &step_group, &offset);
+                        pass.set_bind_group(0, step_group, &offset);
                         pass.dispatch_workgroups(groups.0, groups.1, 1);
                     }
                 }
@@ -355,12 +354,12 @@ impl GpuContext {
                 let last = s0 + n >= steps;
                 let mut reads = Vec::new();
                 if want_y {
-                    enc.copy_buffer_to_buffer(&y_buf, 0, &y_read, 0, (y_len * 4) as u64);
-                    reads.push((&y_read, y_len));
+                    enc.copy_buffer_to_buffer(y_buf, 0, y_read, 0, (y_len * 4) as u64);
+                    reads.push((y_read, y_len));
                 }
                 if last {
-                    enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, (state_len * 4) as u64);
-                    reads.push((&state_read, state_len));
+                    enc.copy_buffer_to_buffer(state_buf, 0, state_read, 0, (state_len * 4) as u64);
+                    reads.push((state_read, state_len));
                 }
                 self.queue.submit([enc.finish()]);
                 if !reads.is_empty() {
@@ -377,9 +376,9 @@ impl GpuContext {
             if steps == 0 {
                 let mut enc =
                     self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("state") });
-                enc.copy_buffer_to_buffer(&state_buf, 0, &state_read, 0, (state_len * 4) as u64);
+                enc.copy_buffer_to_buffer(state_buf, 0, state_read, 0, (state_len * 4) as u64);
                 self.queue.submit([enc.finish()]);
-                final_state = self.read_back(&state_read, state_len).await?;
+                final_state = self.read_back(state_read, state_len).await?;
             }
             let state = final_state;
             if state.len() != state_len {
@@ -391,6 +390,78 @@ impl GpuContext {
                 y_c[d * batch * hidden..(d + 1) * batch * hidden].copy_from_slice(&state[2 * batch * out..]);
             }
         }
+        if let Ok(mut slot) = weights.scratch.lock() {
+            *slot = Some(scratch);
+        }
         Ok((y, y_h, is_lstm.then_some(y_c)))
+    }
+
+    /// Allocates a run's working buffers and bind groups (`key` as in [`Scratch`]), inside error
+    /// scopes: out of memory or a size the adapter refuses is an error here, not garbage later.
+    async fn scratch(&self, key: [usize; 7], weights: &GpuWeights) -> Result<Scratch> {
+        let [batch, chunk, input, gh, out, state_len, align] = key;
+        use wgpu::BufferUsages as U;
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let y_bytes = (chunk * batch * out * 4) as u64;
+        let scratch = Scratch {
+            key,
+            lens: self.buffer("sequence_lens", (batch * 4) as u64, U::STORAGE | U::COPY_DST),
+            x: self.buffer("x chunk", (chunk * batch * input * 4) as u64, U::STORAGE | U::COPY_DST),
+            y: self.buffer("y chunk", y_bytes, U::STORAGE | U::COPY_SRC),
+            y_read: self.buffer("y read-back", y_bytes, U::MAP_READ | U::COPY_DST),
+            params: self.buffer("step params", (chunk * align) as u64, U::UNIFORM | U::COPY_DST),
+            gemm_params: self.buffer("gemm params", 16, U::UNIFORM | U::COPY_DST),
+            state: self.buffer("state", (state_len * 4) as u64, U::STORAGE | U::COPY_DST | U::COPY_SRC),
+            state_read: self.buffer("state read-back", (state_len * 4) as u64, U::MAP_READ | U::COPY_DST),
+            groups: Vec::new(),
+        };
+        let xw = self.buffer("xw chunk", (chunk * batch * gh * 4) as u64, U::STORAGE);
+        let groups = weights
+            .dirs
+            .iter()
+            .map(|wd| {
+                let gemm = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("input_projection"),
+                    layout: &self.gemm_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry { binding: 0, resource: scratch.gemm_params.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 1, resource: scratch.x.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 2, resource: wd.w.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 3, resource: wd.w_bias.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 4, resource: xw.as_entire_binding() },
+                    ],
+                });
+                let step = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("recurrent_step"),
+                    layout: &self.step_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &scratch.params,
+                                offset: 0,
+                                size: NonZeroU64::new(STEP_PARAMS_SIZE),
+                            }),
+                        },
+                        wgpu::BindGroupEntry { binding: 1, resource: xw.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 2, resource: wd.r.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 3, resource: wd.vecs.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 4, resource: scratch.state.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 5, resource: scratch.y.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 6, resource: scratch.lens.as_entire_binding() },
+                    ],
+                });
+                (gemm, step)
+            })
+            .collect();
+        let (oom, validation) = (oom.pop().await, validation.pop().await);
+        if let Some(e) = oom {
+            return Err(gpu_err("out of memory", e));
+        }
+        if let Some(e) = validation {
+            return Err(gpu_err("validation error", e));
+        }
+        Ok(Scratch { groups, ..scratch })
     }
 }

@@ -162,5 +162,17 @@ pub fn gpu_or_skip(test: &str) -> Option<webrnn::gpu::GpuKernels> {
     }
 }
 
+/// The GPU kernels once per kernel family (tiled with barriers, barrier-free), so both run on
+/// whatever adapter the tests find (`Auto` would pick only the barrier-free ones on lavapipe).
+pub fn gpu_families_or_skip(test: &str) -> Vec<(&'static str, webrnn::gpu::GpuKernels)> {
+    use webrnn::gpu::KernelChoice;
+    let Some(tiled) = gpu_or_skip(test) else { return Vec::new() };
+    let Some(free) = gpu_or_skip(test) else { return Vec::new() };
+    vec![
+        ("tiled", tiled.with_kernel_choice(KernelChoice::Tiled)),
+        ("barrier-free", free.with_kernel_choice(KernelChoice::BarrierFree)),
+    ]
+}
+
 pub const GPU_ATOL: f32 = 1e-4;
 pub const GPU_RTOL: f32 = 1e-3;

@@ -1,7 +1,9 @@
 // A reader for ONNX TensorProto files (the golden fixtures' inputs and outputs): just the fields
-// those files use. dims = 1, data_type = 2, float_data = 4, int64_data = 7, name = 8, raw_data = 9.
+// those files use. dims = 1, data_type = 2, float_data = 4, int32_data = 5, int64_data = 7, name = 8,
+// raw_data = 9.
 
 const FLOAT = 1;
+const INT32 = 6;
 const INT64 = 7;
 
 function varint(b, pos) {
@@ -29,11 +31,11 @@ export function readTensor(bytes) {
       const v = varint(b, pos);
       if (field === 1) t.dims.push(Number(v));
       else if (field === 2) t.type = Number(v);
-      else if (field === 7) t.ints.push(Number(BigInt.asIntN(64, v)));
+      else if (field === 7 || field === 5) t.ints.push(Number(BigInt.asIntN(64, v)));
     } else if (wire === 2) {
       const len = Number(varint(b, pos));
       const end = pos.at + len;
-      if (field === 1 || field === 7) {
+      if (field === 1 || field === 7 || field === 5) {
         while (pos.at < end) (field === 1 ? t.dims : t.ints).push(Number(BigInt.asIntN(64, varint(b, pos))));
       } else if (field === 4) {
         for (; pos.at < end; pos.at += 4) t.floats.push(dv.getFloat32(pos.at, true));
@@ -55,6 +57,8 @@ export function readTensor(bytes) {
   let data;
   if (t.type === FLOAT) {
     data = t.raw ? new Float32Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength / 4).slice() : Float32Array.from(t.floats);
+  } else if (t.type === INT32) {
+    data = t.raw ? new Int32Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength / 4).slice() : Int32Array.from(t.ints);
   } else if (t.type === INT64) {
     if (t.raw) {
       const rv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);

@@ -4,6 +4,7 @@
 
 import * as webrnn from '/pkg/webrnn.js';
 import { checkGolden, snapshotWithState, stateOf } from './golden.js';
+import { readTensor } from './tensor.js';
 
 const {
   Runtime,
@@ -73,6 +74,44 @@ export async function golden(cases) {
   return `${r.backend}, max |diff| ${worst.toExponential(1)}: ${results
     .map((x) => `${x.name}${x.sessions ? '' : ' (no sessions)'}`)
     .join(', ')}`;
+}
+
+/**
+ * ONNX conformance cases (tests/data/onnx-node, onnx-options) through Model.runGraph: every
+ * output against the expected one, at the backend's tolerance.
+ */
+export async function conformance(cases) {
+  const r = await rt();
+  const [atol, rtol] = r.backend === 'webgpu' ? [1e-4, 1e-3] : [1e-5, 1e-4];
+  const before = r.stats().gpu;
+  let worst = 0;
+  for (const [dir, inputs, outputs] of cases) {
+    const base = new URL(`/tests/data/${dir}/`, location.href);
+    const model = await r.loadModel(new URL('model.onnx', base));
+    try {
+      const pb = async (kind, i) => readTensor(await read(new URL(`test_data_set_0/${kind}_${i}.pb`, base)));
+      const xs = await Promise.all(Array.from({ length: inputs }, (_, i) => pb('input', i)));
+      const want = await Promise.all(Array.from({ length: outputs }, (_, i) => pb('output', i)));
+      const got = await model.runGraph(xs.map((t) => ({ dims: t.dims, data: t.data })));
+      assert(got.length >= outputs, `${dir}: ${got.length} outputs, expected ${outputs}`);
+      want.forEach((w, i) => {
+        const g = got[i];
+        assert(g.dims.join() === w.dims.join(), `${dir} output ${i}: dims ${g.dims} vs ${w.dims}`);
+        for (let k = 0; k < w.data.length; k++) {
+          const d = Math.abs(Number(g.data[k]) - w.data[k]);
+          assert(d <= atol + rtol * Math.abs(w.data[k]), `${dir} output ${i}[${k}]: ${g.data[k]} vs ${w.data[k]}`);
+          worst = Math.max(worst, d);
+        }
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+  if (r.backend === 'webgpu') {
+    const runs = r.stats().gpu.gpuRuns - before.gpuRuns;
+    assert(runs >= cases.length, `only ${runs} GPU layer runs for ${cases.length} cases`);
+  }
+  return `${cases.length} cases on ${r.backend}, max |diff| ${worst.toExponential(1)}`;
 }
 
 export async function api() {
