@@ -75,6 +75,24 @@ pub fn gpu_status() -> String {
     .to_string()
 }
 
+/// Checks the page's WebGPU device against the scalar reference (every cell kind, both kernel
+/// families, several chunks): resolves to a report, rejects with `backend_unavailable` naming the
+/// first disagreement (or the missing device).
+#[wasm_bindgen(js_name = gpuSelfTest)]
+pub async fn gpu_self_test() -> Result<String, JsError> {
+    let ctx = crate::gpu::context::shared().map_err(err)?;
+    crate::gpu::self_test::self_test(ctx).await.map_err(err)
+}
+
+/// Destroys the page's WebGPU device, as a driver reset would: for tests of the device-loss path
+/// (models go on on the CPU, the app is told). Not part of the package's API.
+#[wasm_bindgen(js_name = destroyGpuForTesting)]
+pub fn destroy_gpu_for_testing() {
+    if let Some(ctx) = crate::gpu::context::browser_context() {
+        ctx.device.destroy();
+    }
+}
+
 /// A model's sessions by id. Shared with the model's in-flight async calls.
 struct Table {
     sessions: HashMap<u32, crate::Session>,

@@ -1,7 +1,7 @@
 // The entry point: `Runtime.create` loads the wasm module (the best variant the engine validates),
 // picks a backend, and loads models from URLs or bytes.
 
-import { Model as WasmModel, gpuStatus, initGpu } from 'webrnn-wasm';
+import { Model as WasmModel, destroyGpuForTesting, gpuSelfTest, gpuStatus, initGpu } from 'webrnn-wasm';
 
 import { BackendUnavailableError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
 import { fetchBytes, type ProgressCallback } from './fetch.js';
@@ -217,6 +217,32 @@ export class Runtime extends EventTarget {
       this.#counters.errors++;
       throw fromWasm(e);
     }
+  }
+
+  /**
+   * Checks the WebGPU device against webrnn's CPU reference on every cell kind (a few seconds on
+   * a software adapter): resolves to a report, rejects with BackendUnavailableError naming the
+   * first disagreement. For apps that want to vet an unknown adapter before trusting it.
+   */
+  async gpuSelfTest(): Promise<string> {
+    if (this.gpuAdapter === null) throw new BackendUnavailableError('this runtime is not on WebGPU');
+    try {
+      return await gpuSelfTest();
+    } catch (e) {
+      throw fromWasm(e);
+    } finally {
+      this.#gpu.check();
+    }
+  }
+
+  /** @internal Destroys the WebGPU device as a driver reset would (tests of the device-loss path). */
+  _destroyGpuForTesting(): void {
+    destroyGpuForTesting();
+  }
+
+  /** @internal Looks for a device loss now (models also look after every GPU call). */
+  _checkGpu(): void {
+    if (this.gpuAdapter !== null) this.#gpu.check();
   }
 
   /** Opens (creating if needed) an IndexedDB-backed store of session states named `name`. */

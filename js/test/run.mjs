@@ -132,6 +132,15 @@ async function browserSuite(origin, webgpu) {
         await page.reload();
         return call(page, 'reloadAfter', expected);
       });
+      await check(`${label}: GPU self-test (both kernel families)`, () => call(page, 'gpuSelfTest'));
+      await check(`${label}: device loss mid-session`, async () => {
+        const fresh = await open();
+        try {
+          return await call(fresh, 'deviceLoss');
+        } finally {
+          await fresh.close();
+        }
+      });
       return;
     }
     await check(`${label}: backends`, () => call(page, 'backends', false));

@@ -114,6 +114,48 @@ export async function conformance(cases) {
   return `${cases.length} cases on ${r.backend}, max |diff| ${worst.toExponential(1)}`;
 }
 
+/** The package's GPU self-test on the page's adapter: both kernel families, every cell kind. */
+export async function gpuSelfTest() {
+  const r = await Runtime.create({ backend: 'webgpu' });
+  const report = await r.gpuSelfTest();
+  assert(/barrier-free/.test(report) && /tiled/.test(report), report);
+  return report.split('\n').length - 1 + ' checks ok';
+}
+
+/**
+ * The device is destroyed between steps (a driver reset): the runtime says so once, sessions go
+ * on on the CPU from the state they had, and give the CPU's outputs; new models load on the CPU.
+ */
+export async function deviceLoss() {
+  const events = [];
+  const r = await Runtime.create({ backend: 'webgpu', onDeviceLost: (info) => events.push(['callback', info.backend]) });
+  r.addEventListener('devicelost', (e) => events.push(['event', e.detail.backend]));
+  const cpu = await Runtime.create({ backend: 'cpu' });
+  const [gm, cm] = [await r.loadModel(GRU), await cpu.loadModel(GRU)];
+  const [sg, sc] = [gm.createSession(), cm.createSession()];
+  for (let t = 0; t < 5; t++) await Promise.all([sg.step(tokens(t)), sc.step(tokens(t))]);
+  const runsBefore = r.stats().gpu.gpuRuns;
+  r._destroyGpuForTesting();
+  for (let i = 0; i < 100 && !r.stats().gpu.lost; i++) await new Promise((ok) => setTimeout(ok, 50));
+  assert(r.stats().gpu.lost, 'the loss was reported by the device');
+  let worst = 0;
+  for (let t = 5; t < 12; t++) {
+    const [g, c] = [await sg.step(tokens(t)), await sc.step(tokens(t))];
+    g.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - c[i]));
+      assert(Math.abs(v - c[i]) <= 1e-4 + 1e-3 * Math.abs(c[i]), `step ${t}: ${v} vs CPU ${c[i]}`);
+    });
+  }
+  const stats = r.stats().gpu;
+  assert(stats.gpuRuns === runsBefore && stats.cpuFallbackRuns >= 7, `runs ${JSON.stringify(stats)}`);
+  assert(sg.steps === 12, `steps ${sg.steps}`);
+  assert(JSON.stringify(events) === JSON.stringify([['callback', r.backend], ['event', r.backend]]), JSON.stringify(events));
+  assert(r.backend.startsWith('cpu'), `backend after the loss: ${r.backend}`);
+  const later = await r.loadModel(GRU);
+  assert(later.info.backend.startsWith('cpu'), `a model loaded after the loss runs on ${later.info.backend}`);
+  return `told once (${r.backend}); 7 steps on the CPU after the loss, max |diff| vs CPU ${worst.toExponential(1)}`;
+}
+
 export async function api() {
   const r = await rt();
   assert(r.backend === 'cpu-scalar' || r.backend === 'cpu-simd', `backend ${r.backend}`);
