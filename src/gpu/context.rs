@@ -239,16 +239,18 @@ impl GpuContext {
 
     /// Copies `len` f32s of `buffer` (which must have MAP_READ) to the CPU.
     pub async fn read_back(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
-        Ok(self.read_back_many(&[(buffer, len)]).await?.pop().unwrap_or_default())
+        Ok(self.read_back_many(&[(buffer, 0, len)]).await?.pop().unwrap_or_default())
     }
 
-    /// Copies several MAP_READ buffers to the CPU with one wait on the device.
-    pub async fn read_back_many(&self, buffers: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+    /// Copies spans `(buffer, first f32, f32 count)` of MAP_READ buffers to the CPU with one wait
+    /// on the device (at most one span per buffer; `first` even, as mapping offsets are 8-aligned).
+    pub async fn read_back_many(&self, spans: &[(&wgpu::Buffer, usize, usize)]) -> Result<Vec<Vec<f32>>> {
+        let range = |first: usize, len: usize| (first * 4) as u64..((first + len) * 4) as u64;
         let mut pending = Vec::new();
-        for &(buffer, len) in buffers {
+        for &(buffer, first, len) in spans {
             let (tx, rx) = oneshot();
             if len > 0 {
-                buffer.slice(..(len * 4) as u64).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+                buffer.slice(range(first, len)).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
             } else {
                 tx.send(Ok(()));
             }
@@ -270,7 +272,7 @@ impl GpuContext {
             }
         }
         let mut out = Vec::new();
-        for (rx, &(buffer, len)) in pending.into_iter().zip(buffers) {
+        for (rx, &(buffer, first, len)) in pending.into_iter().zip(spans) {
             rx.await.map_err(|e| gpu_err("read-back failed", e))?;
             if len == 0 {
                 out.push(Vec::new());
@@ -278,7 +280,7 @@ impl GpuContext {
             }
             let values = {
                 let view =
-                    buffer.slice(..(len * 4) as u64).get_mapped_range().map_err(|e| gpu_err("read-back failed", e))?;
+                    buffer.slice(range(first, len)).get_mapped_range().map_err(|e| gpu_err("read-back failed", e))?;
                 view.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
             };
             buffer.unmap();

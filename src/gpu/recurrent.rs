@@ -42,11 +42,13 @@ struct Scratch {
     lens: wgpu::Buffer,
     x: wgpu::Buffer,
     y: wgpu::Buffer,
-    y_read: wgpu::Buffer,
     params: wgpu::Buffer,
     gemm_params: wgpu::Buffer,
     state: wgpu::Buffer,
-    state_read: wgpu::Buffer,
+    /// Where results come back: a chunk's `Y` (room for [`Scratch::y_cap`] values), then the
+    /// state, so one mapping brings both.
+    read: wgpu::Buffer,
+    y_cap: usize,
     /// Per direction: the input projection's and the steps' bind groups.
     groups: Vec<(wgpu::BindGroup, wgpu::BindGroup)>,
 }
@@ -279,13 +281,14 @@ impl GpuContext {
             lens: lens_buf,
             x: x_buf,
             y: y_buf,
-            y_read,
             params: params_buf,
             gemm_params,
             state: state_buf,
-            state_read,
+            read,
+            y_cap,
             ..
         } = &scratch;
+        let y_cap = *y_cap;
         self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(&lens));
 
         let mut y = vec![0f32; seq * dirs * batch * out];
@@ -352,23 +355,26 @@ impl GpuContext {
                 let y_len = n * batch * out;
                 // The last chunk also brings the final state back: one wait, not two.
                 let last = s0 + n >= steps;
-                let mut reads = Vec::new();
                 if want_y {
-                    enc.copy_buffer_to_buffer(y_buf, 0, y_read, 0, (y_len * 4) as u64);
-                    reads.push((y_read, y_len));
+                    enc.copy_buffer_to_buffer(y_buf, 0, read, 0, (y_len * 4) as u64);
                 }
                 if last {
-                    enc.copy_buffer_to_buffer(state_buf, 0, state_read, 0, (state_len * 4) as u64);
-                    reads.push((state_read, state_len));
+                    enc.copy_buffer_to_buffer(state_buf, 0, read, (y_cap * 4) as u64, (state_len * 4) as u64);
                 }
                 self.queue.submit([enc.finish()]);
-                if !reads.is_empty() {
-                    let mut got = self.read_back_many(&reads).await?;
+                // One span of `read`: Y from 0 when wanted, the state at y_cap on the last chunk.
+                let first = if want_y { 0 } else { y_cap };
+                let end = if last { y_cap + state_len } else { y_len };
+                if want_y || last {
+                    let got = self.read_back_many(&[(read, first, end - first)]).await?.pop().unwrap_or_default();
+                    if got.len() != end - first {
+                        return Err(gpu_err("read-back failed", "short read"));
+                    }
                     if last {
-                        final_state = got.pop().unwrap_or_default();
+                        final_state = got[y_cap - first..].to_vec();
                     }
                     if want_y {
-                        scatter_y(&mut y, &got.pop().unwrap_or_default(), dims, &lens, d, reverse, s0);
+                        scatter_y(&mut y, &got[..y_len], dims, &lens, d, reverse, s0);
                     }
                 }
                 s0 += n;
@@ -376,9 +382,9 @@ impl GpuContext {
             if steps == 0 {
                 let mut enc =
                     self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("state") });
-                enc.copy_buffer_to_buffer(state_buf, 0, state_read, 0, (state_len * 4) as u64);
+                enc.copy_buffer_to_buffer(state_buf, 0, read, (y_cap * 4) as u64, (state_len * 4) as u64);
                 self.queue.submit([enc.finish()]);
-                final_state = self.read_back(state_read, state_len).await?;
+                final_state = self.read_back_many(&[(read, y_cap, state_len)]).await?.pop().unwrap_or_default();
             }
             let state = final_state;
             if state.len() != state_len {
@@ -404,16 +410,17 @@ impl GpuContext {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let y_bytes = (chunk * batch * out * 4) as u64;
+        let y_cap = (chunk * batch * out).next_multiple_of(2);
         let scratch = Scratch {
             key,
             lens: self.buffer("sequence_lens", (batch * 4) as u64, U::STORAGE | U::COPY_DST),
             x: self.buffer("x chunk", (chunk * batch * input * 4) as u64, U::STORAGE | U::COPY_DST),
             y: self.buffer("y chunk", y_bytes, U::STORAGE | U::COPY_SRC),
-            y_read: self.buffer("y read-back", y_bytes, U::MAP_READ | U::COPY_DST),
             params: self.buffer("step params", (chunk * align) as u64, U::UNIFORM | U::COPY_DST),
             gemm_params: self.buffer("gemm params", 16, U::UNIFORM | U::COPY_DST),
             state: self.buffer("state", (state_len * 4) as u64, U::STORAGE | U::COPY_DST | U::COPY_SRC),
-            state_read: self.buffer("state read-back", (state_len * 4) as u64, U::MAP_READ | U::COPY_DST),
+            read: self.buffer("read-back", ((y_cap + state_len) * 4) as u64, U::MAP_READ | U::COPY_DST),
+            y_cap,
             groups: Vec::new(),
         };
         let xw = self.buffer("xw chunk", (chunk * batch * gh * 4) as u64, U::STORAGE);
