@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: webrnn's CPU kernels (one wasm build per variant) side by side with
 //! onnxruntime-web (wasm EP, one thread) in one headless Chromium page (`bench/index.html`), on the
-//! same ONNX models (`scripts/make_bench_models.py`, generated into `target/bench/models`).
+//! same ONNX models (`scripts/make_bench_models.py`, generated into `target/bench/models`); then
+//! the WebGPU backend against onnxruntime-web's WebGPU EP (`bench/webgpu.mjs`) and the native GPU
+//! throughput table (`examples/gpu_bench.rs`).
 //!
 //! The page checks that every implementation's outputs agree before it times anything, then POSTs
 //! its results here: the JSON goes to `bench/results.json`, the markdown table to stdout. Timings are
@@ -101,7 +103,14 @@ pub fn bench(root: &Path) -> Result {
     fs::write(&path, &results).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\n{}", posted.remove("/table").unwrap_or_default());
     println!("bench: µs per time step (batch64: per step of all 64 streams); raw results in bench/results.json");
-    Ok(())
+
+    // The WebGPU half: the npm package on the browser's WebGPU next to onnxruntime-web's WebGPU EP
+    // (bench/webgpu.mjs), then the native GPU rows (wgpu on Vulkan) next to the CPU kernels.
+    println!("\nbench: WebGPU (headless Chromium with the WebGPU flags of webdriver.json)");
+    crate::pack::pack(root)?;
+    crate::run(Command::new("node").arg("bench/webgpu.mjs").current_dir(root))?;
+    println!("\nbench: native GPU (wgpu) next to the CPU kernels, one layer, sessions stepped per second:");
+    crate::run(Command::new("cargo").args(["run", "--quiet", "--release", "--example", "gpu_bench"]).current_dir(root))
 }
 
 /// The bench models are written by `scripts/make_bench_models.py` (onnx + numpy). It runs in
