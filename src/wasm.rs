@@ -58,8 +58,9 @@ pub async fn init_gpu() -> Result<String, JsError> {
     Ok(ctx.adapter.clone())
 }
 
-/// `{"initialised", "adapter", "lost", "gpu_runs", "cpu_fallback_runs"}` of the page's WebGPU
-/// device as JSON (runs: recurrent layers executed). After a loss, GPU models go on on the CPU
+/// `{"initialised", "adapter", "lost", "software", "gpu_runs", "cpu_fallback_runs"}` of the
+/// page's WebGPU device as JSON (software: a CPU-emulated adapter such as SwiftShader; runs:
+/// recurrent layers executed). After a loss, GPU models go on on the CPU
 /// kernels with their sessions' state intact.
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> String {
@@ -69,6 +70,7 @@ pub fn gpu_status() -> String {
         "initialised": ctx.is_some(),
         "adapter": ctx.as_ref().map(|c| c.adapter.clone()),
         "lost": ctx.as_ref().is_some_and(|c| c.is_lost()),
+        "software": ctx.as_ref().is_some_and(|c| c.software),
         "gpu_runs": gpu_runs,
         "cpu_fallback_runs": cpu_fallback_runs,
     })

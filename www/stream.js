@@ -153,7 +153,13 @@ export async function startStream({ onFatal }) {
   }
 
   // --- sessions --------------------------------------------------------------------------------
-  let backend = runtimes.webgpu ? 'webgpu' : 'cpu';
+  // Start where the package's 'auto' would: WebGPU on a hardware adapter, the CPU over a software
+  // one (SwiftShader emulates the GPU on this CPU: slower than the CPU kernels). The toggle offers both.
+  const auto = await Runtime.create({ backend: 'auto' });
+  let backend = runtimes.webgpu && auto.backend === 'webgpu' ? 'webgpu' : 'cpu';
+  if (runtimes.webgpu && backend === 'cpu') {
+    $('gpu-note').textContent = `Starting on the CPU: ${auto.gpuError}. The toggle runs the same sessions on WebGPU.`;
+  }
   let model;
   let sessions = [];
   let generation = 0; // session ids must be unique per model while the old sessions still live

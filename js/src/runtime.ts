@@ -15,8 +15,9 @@ export type BackendName = 'webgpu' | 'cpu-simd' | 'cpu-scalar';
 
 export interface RuntimeOptions extends WasmOptions {
   /**
-   * `auto` (default): WebGPU when the browser has an adapter and this build has a GPU backend,
-   * else the fastest CPU variant. `webgpu` fails with BackendUnavailableError when either is
+   * `auto` (default): WebGPU when the browser has a hardware adapter and this build has a GPU
+   * backend, else the fastest CPU variant (a software adapter such as SwiftShader is slower than
+   * the CPU kernels: `gpuError` says so). `webgpu` fails with BackendUnavailableError when either is
    * missing. `cpu` never touches the GPU.
    */
   backend?: BackendRequest;
@@ -185,8 +186,15 @@ export class Runtime extends EventTarget {
     }
     if (request !== 'cpu' && info.gpu && adapter) {
       try {
-        gpu.adapter = await initGpu();
-        backend = 'webgpu';
+        const name = await initGpu();
+        if (request === 'auto' && guard(() => JSON.parse(gpuStatus()) as { software: boolean }).software) {
+          // A software adapter (SwiftShader...) emulates the GPU on this CPU, a few times slower
+          // than the CPU kernels themselves, and with a round trip per call.
+          gpu.error = `the WebGPU adapter ${name} is a software renderer: the CPU backend is faster`;
+        } else {
+          gpu.adapter = name;
+          backend = 'webgpu';
+        }
       } catch (e) {
         const error = fromWasm(e);
         if (request === 'webgpu') throw error;

@@ -114,7 +114,7 @@ async function browserSuite(origin, webgpu) {
       const logs = [];
       page.on('console', (m) => m.type() === 'error' && logs.push(m.text()));
       page.on('pageerror', (e) => logs.push(String(e)));
-      await page.goto(`${origin}/js/test/pages/index.html`);
+      await page.goto(`${origin}/js/test/pages/index.html${webgpu ? '?backend=webgpu' : ''}`);
       page.logs = logs;
       return page;
     };

@@ -55,7 +55,9 @@ async function read(url) {
 }
 
 let runtime;
-const rt = async () => (runtime ??= await Runtime.create());
+// The WebGPU suite opens the page with ?backend=webgpu ('auto' takes the CPU over a software adapter).
+const BACKEND = new URLSearchParams(location.search).get('backend') ?? 'auto';
+const rt = async () => (runtime ??= await Runtime.create({ backend: BACKEND }));
 
 const tokens = (t) => new Int32Array([(t * 7 + 3) % 37]);
 
@@ -291,7 +293,10 @@ export async function backends(expectAdapter) {
     const e = await rejects('webgpu forced', () => Runtime.create({ backend: 'webgpu' }), BackendUnavailableError, 'backend_unavailable');
     return `no adapter, auto → ${r.backend}; webgpu forced: ${e.message}`;
   }
-  assert(r.backend === 'webgpu' && typeof r.gpuAdapter === 'string', `auto → ${r.backend} (${r.gpuError})`);
+  const auto = await Runtime.create();
+  // The only adapter here is SwiftShader: auto keeps to the CPU and says why.
+  assert(auto.backend.startsWith('cpu') && /software/.test(auto.gpuError ?? ''), `auto → ${auto.backend} (${auto.gpuError})`);
+  assert(r.backend === 'webgpu' && typeof r.gpuAdapter === 'string', `forced → ${r.backend} (${r.gpuError})`);
   const g = await Runtime.create({ backend: 'webgpu' });
   const gm = await g.loadModel(GRU);
   assert(gm.info.backend === 'gpu', `webgpu model on ${gm.info.backend}`);
@@ -334,7 +339,7 @@ export async function backends(expectAdapter) {
   assert(m1.every((v, i) => Math.abs(v - g1[i]) <= 1e-4 + 1e-3 * Math.abs(v)), 'snapshot moved from GPU to CPU');
   gm.dispose();
   cm.dispose();
-  return `adapter ${r.gpuAdapter}, auto → ${r.backend}; GPU vs CPU max |diff| ${worst.toExponential(1)}`;
+  return `adapter ${r.gpuAdapter}; auto → ${auto.backend} (${auto.gpuError}); GPU vs CPU max |diff| ${worst.toExponential(1)}`;
 }
 
 /** A fresh page may pin a variant; the base variant runs the same model to the same outputs. */
