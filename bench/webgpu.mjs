@@ -8,39 +8,26 @@
 //
 // Usage: node bench/webgpu.mjs   (after `cargo xtask pack` and the models; xtask bench does both)
 
-import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from '../js/node_modules/playwright-core/index.mjs';
 import { BASE_FLAGS, WEBGPU_FLAGS } from '../xtask/e2e/chromium-flags.mjs';
+import { serveStatic } from '../xtask/e2e/static-server.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SERVED = ['pkg', 'target/bench/models', 'bench/node_modules/onnxruntime-web/dist'];
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 const MODELS = ['gru_h64', 'gru_h256', 'lstm_h64', 'lstm_h256'];
 
 for (const need of ['pkg/webrnn.js', 'target/bench/models/gru_h64.onnx', SERVED[2] + '/ort.webgpu.min.mjs']) {
   if (!existsSync(join(ROOT, need))) throw new Error(`${need} is missing (run \`cargo xtask bench\`)`);
 }
 
-const server = createServer((req, res) => {
-  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '');
+const { server, origin } = await serveStatic((path) => {
   const file = normalize(join(ROOT, path));
-  if (path === '') {
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>webrnn WebGPU bench</title>');
-    return;
-  }
-  if (!SERVED.some((d) => file.startsWith(join(ROOT, d) + sep)) || !existsSync(file) || !statSync(file).isFile()) {
-    res.writeHead(404).end();
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
-  createReadStream(file).pipe(res);
+  return SERVED.some((d) => file.startsWith(join(ROOT, d) + sep)) ? file : undefined;
 });
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const origin = `http://127.0.0.1:${server.address().port}`;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -51,7 +38,7 @@ let out;
 try {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'log' && console.log(`  ${m.text()}`));
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}/pkg/package.json`); // any page of the origin
   out = await page.evaluate(async (models) => {
     const { Runtime } = await import('/pkg/webrnn.js');
     const ort = await import('/bench/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs');

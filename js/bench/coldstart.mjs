@@ -6,18 +6,18 @@
 //   (cd js/bench && npm ci) && node js/bench/coldstart.mjs [RUNS]
 // onnxruntime-web runs its wasm backend single-threaded (the page is not cross-origin isolated).
 
-import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 import { chromium } from '../node_modules/playwright-core/index.mjs';
+import { BASE_FLAGS } from '../../xtask/e2e/chromium-flags.mjs';
+import { serveStatic } from '../../xtask/e2e/static-server.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const ORT = join(ROOT, 'js/bench/node_modules/onnxruntime-web/dist');
 const RUNS = Number(process.argv[2] ?? 7);
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 
 const served = new Map(); // path → bytes sent, per page load
 function resolvePath(path) {
@@ -26,22 +26,12 @@ function resolvePath(path) {
   const ok = ['pkg', 'tests/data', 'js/bench/pages'].some((d) => file.startsWith(join(ROOT, d) + sep));
   return ok ? file : undefined;
 }
-const server = createServer((req, res) => {
-  const path = new URL(req.url, 'http://x').pathname;
-  const file = resolvePath(path);
-  if (!file || !statSync(file, { throwIfNoEntry: false })?.isFile()) return res.writeHead(404).end();
-  served.set(path, file);
-  res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
-  createReadStream(file).pipe(res);
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { server, origin } = await serveStatic(resolvePath, (path, file) => served.set(path, file));
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
+  args: [...BASE_FLAGS, '--disable-gpu'],
 });
 const runs = { webrnn: [], ort: [] };
 const downloads = {};
