@@ -1,7 +1,7 @@
 //! Per-call latency of `Session::step` (one session, one time step) on a model, natively: the
 //! session/graph overhead around the kernels that the browser's "stream" mode pays on every call.
 //!
-//! `cargo run --release --example step_latency -- MODEL.onnx [cpu|cpu-scalar] [steps]`
+//! `cargo run --release --example step_latency -- MODEL.onnx [cpu|cpu-int8|cpu-scalar] [steps]`
 
 use std::time::Instant;
 

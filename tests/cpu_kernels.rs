@@ -109,8 +109,37 @@ const ACTIVATIONS: [Activation; 11] = [
     Activation::ThresholdedRelu { alpha: 0.2 },
 ];
 
-/// Runs `c` on the reference and on every instruction set (weights packed on the fly), compares.
-fn check(c: &Case) {
+/// The tensors of a case.
+struct Built {
+    spec: RecurrentSpec,
+    x: Tensor,
+    w: Tensor,
+    r: Tensor,
+    bias: Option<Tensor>,
+    lens: Option<Tensor>,
+    init_h: Option<Tensor>,
+    init_c: Option<Tensor>,
+    p: Option<Tensor>,
+    proj: Option<Tensor>,
+}
+
+impl Built {
+    fn inputs(&self) -> RecurrentInputs<'_> {
+        RecurrentInputs {
+            x: &self.x,
+            w: &self.w,
+            r: &self.r,
+            b: self.bias.as_ref(),
+            sequence_lens: self.lens.as_ref(),
+            initial_h: self.init_h.as_ref(),
+            initial_c: self.init_c.as_ref(),
+            p: self.p.as_ref(),
+            proj: self.proj.as_ref(),
+        }
+    }
+}
+
+fn build(c: &Case) -> Built {
     let mut rng = Rng(c.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let dirs = c.direction.count();
     let gates = c.cell.gates();
@@ -148,20 +177,16 @@ fn check(c: &Case) {
     let init_c = (c.initial && is_lstm).then(|| t3(state_shape(h), rng.vec(dirs * b * h, 0.8)));
     let p = c.peepholes.then(|| t3(vec![dirs, 3 * h], rng.vec(dirs * 3 * h, 0.5)));
     let proj = c.proj.map(|pn| t3(vec![dirs, pn, h], rng.vec(dirs * pn * h, 1.0 / (h as f32).sqrt())));
-    let inputs = RecurrentInputs {
-        x: &x,
-        w: &w,
-        r: &r,
-        b: bias.as_ref(),
-        sequence_lens: lens.as_ref(),
-        initial_h: init_h.as_ref(),
-        initial_c: init_c.as_ref(),
-        p: p.as_ref(),
-        proj: proj.as_ref(),
-    };
-    let want = cell::run_reference(&spec, &inputs).unwrap();
+    Built { spec, x, w, r, bias, lens, init_h, init_c, p, proj }
+}
+
+/// Runs `c` on the reference and on every instruction set (weights packed on the fly), compares.
+fn check(c: &Case) {
+    let built = build(c);
+    let inputs = built.inputs();
+    let want = cell::run_reference(&built.spec, &inputs).unwrap();
     for isa in Isa::available() {
-        let got = CpuKernels::new(isa).run(0, &spec, &inputs).unwrap_or_else(|e| panic!("{isa:?} {c:?}: {e}"));
+        let got = CpuKernels::new(isa).run(0, &built.spec, &inputs).unwrap_or_else(|e| panic!("{isa:?} {c:?}: {e}"));
         let what = format!("{} {c:?}", isa.name());
         compare(&format!("Y of {what}"), &got.y, &want.y);
         compare(&format!("Y_h of {what}"), &got.y_h, &want.y_h);
@@ -382,6 +407,21 @@ fn prepared_constant_weights_match_the_reference() {
             for (gt, wt) in got.iter().zip(&want) {
                 compare(&format!("{isa:?} {cell:?} prepared"), gt, wt);
             }
+            // The same with int8 weights: W, R (and GRU's separate Rh) are packed in int8 once.
+            let mut int8 = CpuKernels::with_int8(isa);
+            int8.prepare(&graph).unwrap();
+            assert_eq!(int8.backend(), webrnn::Backend::CpuInt8);
+            let split = matches!(cell, CellKind::Gru { linear_before_reset: false });
+            assert_eq!((int8.prepared_nodes(), int8.int8_matrices()), (1, if split { 3 } else { 2 }), "{cell:?}");
+            let e_x = rounding_bound(i, row_norms(x.as_f32().unwrap(), i), row_norms(consts[0].as_f32().unwrap(), i));
+            let e_h = rounding_bound(h, (h as f32, 1.0), row_norms(consts[1].as_f32().unwrap(), h));
+            let tol = 4.0 * (e_x + e_h);
+            let got = graph.run_with(vec![x.clone()], &int8).unwrap();
+            for (gt, wt) in got.iter().zip(&want) {
+                for (&g, &w) in gt.as_f32().unwrap().iter().zip(wt.as_f32().unwrap()) {
+                    assert!((g - w).abs() <= tol, "{isa:?} {cell:?} int8 prepared: {g} vs {w}, tolerance {tol}");
+                }
+            }
         }
     }
 }
@@ -409,6 +449,200 @@ fn vector_sigmoid_and_tanh_are_accurate_everywhere() {
                 }
                 let want = f(x as f64);
                 assert!((y as f64 - want).abs() <= 2e-6, "{isa:?} {act:?}({x:e}) = {y:e}, want {want:e}");
+            }
+        }
+    }
+}
+
+// int8 weights (`CpuKernels::with_int8`) against the same f32 reference. Quantization error, not
+// rounding, sets the tolerance here, so it is derived from each case's data:
+//
+// A pre-activation is a dot product `Σ a·w` computed as `Σ (s_a·q_a)(s_w·q_w)`, with `q_w` the
+// weight rounded to the grid `s_w = max|w|/127` of its row and `q_a` the activation rounded to
+// `s_a = max|a|/63` of its row; each rounding errs by at most half a step, so
+// `|error| ≤ ½(s_w·‖a‖₁ + s_a·‖w‖₁) + ¾·k·s_a·s_w` (the GEMM-level tests in `src/cpu/int8.rs`
+// check exactly this). Summed over the input product (`a` = the rows of X) and the recurrent one
+// (`a` = the hidden state, `|h| ≤ max(1, |h0|)` for sigmoid/tanh cells, `‖P‖₁` times that with a
+// projection) this is `E`, the worst error of one pre-activation in one step. The state's error
+// is then at most `L·E / (1 - ρ)`: `L ≤ 2` covers the gate math of these cells (tanh is
+// 1-Lipschitz, sigmoid ¼, GRU's `r ⊙ (R·h)` adds ¼·|R·h| ≤ 1 at these weight scales), and the
+// test networks (weights ~ U(±1/√(input + hidden))) contract the previous step's error by
+// `ρ ≤ ½`. So the tolerance is `4·E`. `E` assumes every rounding error has the same sign; in
+// practice they cancel and the errors seen are 5-50× smaller (`INT8_REPORT=1` prints them).
+
+/// The largest ‖row‖₁ and ‖row‖∞ over the rows of length `k` of `data`.
+fn row_norms(data: &[f32], k: usize) -> (f32, f32) {
+    data.chunks(k.max(1)).fold((0f32, 0f32), |(l1, max), row| {
+        (l1.max(row.iter().map(|v| v.abs()).sum()), max.max(row.iter().fold(0f32, |m, v| m.max(v.abs()))))
+    })
+}
+
+/// The worst-case error of a dot product of length `k` whose operands have the given norms.
+fn rounding_bound(k: usize, (a1, amax): (f32, f32), (w1, wmax): (f32, f32)) -> f32 {
+    let (sa, sw) = (amax / 63.0, wmax / 127.0);
+    0.5 * (sw * a1 + sa * w1) + 0.75 * k as f32 * sa * sw
+}
+
+/// `4·E` for a case (see above).
+fn int8_tolerance(c: &Case, built: &Built) -> f32 {
+    let out = c.proj.unwrap_or(c.hidden);
+    let h0 = built.init_h.as_ref().map_or(0.0, |h| row_norms(h.as_f32().unwrap(), out).1);
+    let h_max = match &built.proj {
+        Some(p) => row_norms(p.as_f32().unwrap(), c.hidden).0.max(h0),
+        None => 1f32.max(h0),
+    };
+    let e_x = rounding_bound(
+        c.input,
+        row_norms(built.x.as_f32().unwrap(), c.input),
+        row_norms(built.w.as_f32().unwrap(), c.input),
+    );
+    let e_h = rounding_bound(out, (out as f32 * h_max, h_max), row_norms(built.r.as_f32().unwrap(), out));
+    4.0 * (e_x + e_h)
+}
+
+/// Runs `c` with int8 weights on every instruction set; every output within the tolerance of the
+/// f32 reference. Returns the worst error seen as a fraction of the tolerance.
+fn check_int8(c: &Case) -> f32 {
+    let built = build(c);
+    let inputs = built.inputs();
+    let want = cell::run_reference(&built.spec, &inputs).unwrap();
+    let tol = int8_tolerance(c, &built);
+    let mut worst = 0f32;
+    for isa in Isa::available() {
+        let got =
+            CpuKernels::with_int8(isa).run(0, &built.spec, &inputs).unwrap_or_else(|e| panic!("{isa:?} {c:?}: {e}"));
+        let what = format!("int8 {} {c:?}", isa.name());
+        let mut pairs = vec![(&got.y, &want.y, "Y"), (&got.y_h, &want.y_h, "Y_h")];
+        if let (Some(g), Some(w)) = (&got.y_c, &want.y_c) {
+            pairs.push((g, w, "Y_c"));
+        }
+        assert_eq!(got.y_c.is_some(), want.y_c.is_some(), "{what}: Y_c presence differs");
+        for (g, w, name) in pairs {
+            assert_eq!(g.shape(), w.shape(), "{name} of {what}: shape");
+            for (k, (&g, &w)) in g.as_f32().unwrap().iter().zip(w.as_f32().unwrap()).enumerate() {
+                assert!((g - w).abs() <= tol, "{name} of {what}: element {k} is {g}, reference {w}, tolerance {tol}");
+                worst = worst.max((g - w).abs() / tol);
+            }
+        }
+    }
+    if std::env::var_os("INT8_REPORT").is_some() {
+        println!(
+            "int8 {:?} h={} i={} b={} t={}: max |diff| {:.1e} = {:.3} of the tolerance {tol:.1e}",
+            c.cell,
+            c.hidden,
+            c.input,
+            c.batch,
+            c.seq,
+            worst * tol,
+            worst
+        );
+    }
+    worst
+}
+
+#[test]
+fn int8_sizes_that_break_vector_code() {
+    let mut seed = 600;
+    for cell in CELLS {
+        for hidden in [1, 3, 63, 64, 65, 257] {
+            for input in [1, 65] {
+                seed += 1;
+                let batch = [1, 2, 3, 5][seed as usize % 4];
+                let seq = if hidden > 64 { 3 } else { 6 };
+                check_int8(&Case { seed, initial: seed % 2 == 0, ..case(cell, hidden, input, batch, seq) });
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_long_sequences_and_big_batches() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        check_int8(&Case { seed: 700 + k as u64, ..case(cell, 13, 5, 2, 1000) });
+        check_int8(&Case { seed: 710 + k as u64, ..case(cell, 17, 9, 70, 3) });
+    }
+    check_int8(&Case { seed: 720, ..case(CellKind::Gru { linear_before_reset: true }, 64, 16, 1, 1000) });
+}
+
+#[test]
+fn int8_directions_layouts_lengths_initial_states_and_projection() {
+    let mut seed = 800;
+    for cell in CELLS {
+        for direction in [Direction::Forward, Direction::Reverse, Direction::Bidirectional] {
+            for layout in [0, 1] {
+                for (sequence_lens, initial, bias) in [(false, false, true), (true, true, false), (true, false, true)] {
+                    seed += 1;
+                    let c = case(cell, 5, 3, 4, 6);
+                    check_int8(&Case { direction, layout, sequence_lens, initial, bias, seed, ..c });
+                }
+            }
+        }
+    }
+    for cell in [CellKind::Lstm { input_forget: false }, CellKind::Lstm { input_forget: true }] {
+        for (hidden, proj) in [(13, Some(5)), (5, Some(13)), (64, Some(17))] {
+            seed += 1;
+            let c = case(cell, hidden, 7, 3, 5);
+            let direction = Direction::Bidirectional;
+            check_int8(&Case { peepholes: true, proj, direction, initial: true, sequence_lens: true, seed, ..c });
+        }
+    }
+}
+
+/// Inputs up to ±10240: the quantized pre-activations are far off in absolute terms (their
+/// rounding steps are ~100), but every gate saturates: outputs are finite and in [-1, 1], never NaN.
+#[test]
+fn int8_saturating_inputs_stay_finite_and_bounded() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        for (hidden, input) in [(65, 65), (3, 1), (64, 257)] {
+            let c = Case { saturating: true, seed: 900 + k as u64, ..case(cell, hidden, input, 3, 6) };
+            for c in
+                [Case { initial: true, ..c.clone() }, Case { clip: Some(5.0), peepholes: c.cell.gates() == 4, ..c }]
+            {
+                let built = build(&c);
+                for isa in Isa::available() {
+                    let got = CpuKernels::with_int8(isa).run(0, &built.spec, &built.inputs()).unwrap();
+                    for v in got.y.as_f32().unwrap().iter().chain(got.y_h.as_f32().unwrap()) {
+                        assert!(v.is_finite() && v.abs() <= 1.0, "{isa:?} {c:?}: {v}");
+                    }
+                    if let Some(yc) = &got.y_c {
+                        assert!(yc.as_f32().unwrap().iter().all(|v| v.is_finite()), "{isa:?} {c:?}: Y_c");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_nan_in_nan_out() {
+    for cell in CELLS {
+        let spec = RecurrentSpec::new(cell, Direction::Forward, 5);
+        let g = cell.gates();
+        let mut xs = vec![0.5f32; 3 * 2 * 4];
+        xs[4] = f32::NAN; // step 0, batch 1
+        let x = Tensor::from_f32(vec![3, 2, 4], xs).unwrap();
+        let w =
+            Tensor::from_f32(vec![1, g * 5, 4], (0..g * 20).map(|i| (i % 7) as f32 * 0.05 - 0.15).collect()).unwrap();
+        let r =
+            Tensor::from_f32(vec![1, g * 5, 5], (0..g * 25).map(|i| (i % 5) as f32 * 0.05 - 0.1).collect()).unwrap();
+        let inputs = RecurrentInputs {
+            x: &x,
+            w: &w,
+            r: &r,
+            b: None,
+            sequence_lens: None,
+            initial_h: None,
+            initial_c: None,
+            p: None,
+            proj: None,
+        };
+        for isa in Isa::available() {
+            let got = CpuKernels::with_int8(isa).run(0, &spec, &inputs).unwrap();
+            let y = got.y.as_f32().unwrap();
+            for s in 0..3 {
+                let (b0, b1) = (&y[s * 10..s * 10 + 5], &y[s * 10 + 5..s * 10 + 10]);
+                assert!(b1.iter().all(|v| v.is_nan()), "{isa:?} {cell:?}: NaN must reach Y (step {s})");
+                assert!(b0.iter().all(|v| v.is_finite()), "{isa:?} {cell:?}: the other entry stays finite (step {s})");
             }
         }
     }

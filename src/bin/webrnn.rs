@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! webrnn inspect MODEL [--config CONFIG.json]
-//! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-scalar|gpu] --out-dir DIR INPUT.pb...
+//! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] --out-dir DIR INPUT.pb...
 //! ```
 //! MODEL is an `.onnx` file (external data is read from beside it) or a `.safetensors` state dict
 //! (its config from `--config`, else `config.json` beside it). On failure: one line on stderr and
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use webrnn::graph::{Op, ValueDecl};
 use webrnn::{onnx, Backend, Error, Model, Result};
 
-const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json]\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-scalar|gpu] --out-dir DIR INPUT.pb...";
+const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json]\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] --out-dir DIR INPUT.pb...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

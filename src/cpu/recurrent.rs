@@ -1,8 +1,9 @@
 //! One recurrent node on the CPU: the input projection of a chunk of time steps as one GEMM, then
 //! per step one GEMM over the batch against `R` and the gate math fused after it.
 
-use super::gemm::{gemm, Packed};
-use super::simd::{activate, clip, Simd, F4};
+use super::gemm::gemm;
+use super::int8::QRows;
+use super::simd::{activate, clip, sigmoid, tanh, Simd, F4};
 use super::weights::{round4, DirWeights, NodeWeights};
 use crate::cell::{self, Activation, CellKind, Dims, Direction, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::Result;
@@ -61,9 +62,10 @@ pub fn run<S: Simd>(
             }
         }
         let nx4 = w.w.n4();
-        let chunk_steps = (CHUNK_FLOATS / (batch * w.w.n).max(1)).max(1);
+        let chunk_steps = (CHUNK_FLOATS / (batch * w.w.n()).max(1)).max(1);
         let mut xs = Vec::new();
         let mut xw: Vec<F4> = Vec::new();
+        let mut xq = QRows::default();
         for s0 in (0..max_len).step_by(chunk_steps) {
             let s1 = (s0 + chunk_steps).min(max_len);
             let rows = (s1 - s0) * batch;
@@ -83,7 +85,7 @@ pub fn run<S: Simd>(
             for _ in 0..rows {
                 xw.extend_from_slice(&w.x_bias);
             }
-            gemm::<S>(&xs, input, rows, &w.w, &mut xw);
+            w.w.gemm::<S>(&xs, input, rows, &mut xw, &mut xq);
             for s in s0..s1 {
                 let xw_s = &xw[(s - s0) * batch * nx4..(s - s0 + 1) * batch * nx4];
                 let active = |b: usize| s < lens[b];
@@ -106,6 +108,21 @@ pub fn run<S: Simd>(
     cell::finish_outputs(spec, dims, y, y_h, is_lstm.then_some(y_c))
 }
 
+/// `act(clip(v))` for every vector of `vs`, the activation and the clip picked once for all.
+#[inline(always)]
+fn clip_activate<S: Simd>(act: Activation, clip_to: Option<f32>, vs: &mut [F4]) {
+    if clip_to.is_some() {
+        for v in vs.iter_mut() {
+            S::store(clip::<S>(S::load(v), clip_to), v);
+        }
+    }
+    match act {
+        Activation::Sigmoid => vs.iter_mut().for_each(|v| S::store(sigmoid::<S>(S::load(v)), v)),
+        Activation::Tanh => vs.iter_mut().for_each(|v| S::store(tanh::<S>(S::load(v)), v)),
+        other => vs.iter_mut().for_each(|v| S::store(activate::<S>(other, S::load(v)), v)),
+    }
+}
+
 /// The recurrent state of one direction for the whole batch, and the step's scratch buffers.
 struct State {
     hp4: usize,
@@ -120,12 +137,13 @@ struct State {
     /// unprojected hidden state and its projection.
     tmp: Vec<F4>,
     tmp2: Vec<F4>,
+    /// The quantized rows of an int8 product.
+    q: QRows,
 }
 
 impl State {
     fn new(w: &DirWeights, batch: usize, hp: usize, outp: usize) -> State {
-        let extra = |p: &Option<Packed>| p.as_ref().map_or(0, |p| p.n4());
-        let tmp2_n4 = extra(&w.r_h).max(extra(&w.proj));
+        let tmp2_n4 = w.r_h.as_ref().map_or(0, |m| m.n4()).max(w.proj.as_ref().map_or(0, |p| p.n4()));
         State {
             hp4: hp / 4,
             outp4: outp / 4,
@@ -134,6 +152,7 @@ impl State {
             hr: vec![[0.0; 4]; batch * w.r.n4()],
             tmp: vec![[0.0; 4]; if tmp2_n4 > 0 { batch * hp / 4 } else { 0 }],
             tmp2: vec![[0.0; 4]; batch * tmp2_n4],
+            q: QRows::default(),
         }
     }
 
@@ -154,18 +173,23 @@ impl State {
         for row in self.hr.chunks_exact_mut(nr4) {
             row.copy_from_slice(&w.r_bias);
         }
-        gemm::<S>(self.h.as_flattened(), outp4 * 4, batch, &w.r, &mut self.hr);
+        w.r.gemm::<S>(self.h.as_flattened(), outp4 * 4, batch, &mut self.hr, &mut self.q);
         let act = |i: usize| acts.get(i).copied().unwrap_or(Activation::Tanh);
-        let c = |v: S::V| clip::<S>(v, clip_to);
         let ld = |v: &F4| S::load(v);
+        // The gate math goes in passes: pre-activations into a buffer (H·Rᵀ's rows, in place),
+        // then one activation over the whole buffer. Each pass's iterations are independent, so
+        // the core overlaps the activations' long dependency chains, and the activation (and the
+        // clip) is chosen once per pass instead of once per vector.
         match cell {
             CellKind::Rnn => {
                 let f = act(0);
                 for b in (0..batch).filter(|&b| active(b)) {
                     let (xw, hr) = (&xw[b * nx4..], &self.hr[b * nr4..]);
-                    for (q, h) in self.h[b * outp4..(b + 1) * outp4].iter_mut().enumerate() {
-                        S::store(activate::<S>(f, c(S::add(ld(&xw[q]), ld(&hr[q])))), h);
+                    let h = &mut self.h[b * outp4..(b + 1) * outp4];
+                    for (q, v) in h.iter_mut().enumerate() {
+                        S::store(S::add(ld(&xw[q]), ld(&hr[q])), v);
                     }
+                    clip_activate::<S>(f, clip_to, h);
                 }
             }
             CellKind::Gru { linear_before_reset } => {
@@ -174,30 +198,50 @@ impl State {
                     // r first, then (r ⊙ H)·Rhᵀ: a second GEMM inside the step.
                     let n4 = r_h.n4();
                     for b in 0..batch {
-                        let (xw, hr) = (&xw[b * nx4..], &self.hr[b * nr4..]);
-                        for q in 0..hp4 {
-                            let r = activate::<S>(f, c(S::add(ld(&xw[hp4 + q]), ld(&hr[hp4 + q]))));
-                            S::store(S::mul(r, ld(&self.h[b * outp4 + q])), &mut self.tmp[b * hp4 + q]);
+                        let xw = &xw[b * nx4..];
+                        let r = &mut self.hr[b * nr4 + hp4..b * nr4 + 2 * hp4];
+                        for (q, v) in r.iter_mut().enumerate() {
+                            S::store(S::add(ld(&xw[hp4 + q]), ld(v)), v);
+                        }
+                        clip_activate::<S>(f, clip_to, r);
+                        for (q, v) in r.iter().enumerate() {
+                            S::store(S::mul(ld(v), ld(&self.h[b * outp4 + q])), &mut self.tmp[b * hp4 + q]);
                         }
                     }
                     self.tmp2.fill([0.0; 4]);
-                    gemm::<S>(self.tmp.as_flattened(), hp4 * 4, batch, r_h, &mut self.tmp2);
+                    r_h.gemm::<S>(self.tmp.as_flattened(), hp4 * 4, batch, &mut self.tmp2, &mut self.q);
                     for b in (0..batch).filter(|&b| active(b)) {
-                        let (xw, hr, hn) = (&xw[b * nx4..], &self.hr[b * nr4..], &self.tmp2[b * n4..]);
+                        let xw = &xw[b * nx4..];
+                        let z = &mut self.hr[b * nr4..b * nr4 + hp4];
+                        for (q, v) in z.iter_mut().enumerate() {
+                            S::store(S::add(ld(&xw[q]), ld(v)), v);
+                        }
+                        clip_activate::<S>(f, clip_to, z);
+                        let n = &mut self.tmp2[b * n4..b * n4 + hp4];
+                        for (q, v) in n.iter_mut().enumerate() {
+                            S::store(S::add(ld(&xw[2 * hp4 + q]), ld(v)), v);
+                        }
+                        clip_activate::<S>(g, clip_to, n);
                         for (q, h) in self.h[b * outp4..(b + 1) * outp4].iter_mut().enumerate() {
-                            let z = activate::<S>(f, c(S::add(ld(&xw[q]), ld(&hr[q]))));
-                            let n = activate::<S>(g, c(S::add(ld(&xw[2 * hp4 + q]), ld(&hn[q]))));
+                            let (z, n) = (ld(&z[q]), ld(&n[q]));
                             S::store(S::madd(z, S::sub(ld(h), n), n), h);
                         }
                     }
                 } else {
                     for b in (0..batch).filter(|&b| active(b)) {
-                        let (xw, hr) = (&xw[b * nx4..], &self.hr[b * nr4..]);
+                        let xw = &xw[b * nx4..];
+                        let (zr, hn) = self.hr[b * nr4..(b + 1) * nr4].split_at_mut(2 * hp4);
+                        for (q, v) in zr.iter_mut().enumerate() {
+                            S::store(S::add(ld(&xw[q]), ld(v)), v);
+                        }
+                        clip_activate::<S>(f, clip_to, zr);
+                        let hn = &mut hn[..hp4];
+                        for (q, v) in hn.iter_mut().enumerate() {
+                            S::store(S::madd(ld(&zr[hp4 + q]), ld(v), ld(&xw[2 * hp4 + q])), v);
+                        }
+                        clip_activate::<S>(g, clip_to, hn);
                         for (q, h) in self.h[b * outp4..(b + 1) * outp4].iter_mut().enumerate() {
-                            let z = activate::<S>(f, c(S::add(ld(&xw[q]), ld(&hr[q]))));
-                            let r = activate::<S>(f, c(S::add(ld(&xw[hp4 + q]), ld(&hr[hp4 + q]))));
-                            let hh = S::madd(r, ld(&hr[2 * hp4 + q]), ld(&xw[2 * hp4 + q]));
-                            let n = activate::<S>(g, c(hh));
+                            let (z, n) = (ld(&zr[q]), ld(&hn[q]));
                             S::store(S::madd(z, S::sub(ld(h), n), n), h);
                         }
                     }
@@ -206,28 +250,44 @@ impl State {
             CellKind::Lstm { input_forget } => {
                 let (f, g, hact) = (act(0), act(1), act(2));
                 let proj = w.proj.as_ref();
+                let peep = |k: usize, q: usize| ld(&w.peep[k * hp4 + q]);
                 for b in (0..batch).filter(|&b| active(b)) {
-                    let (xw, hr) = (&xw[b * nx4..], &self.hr[b * nr4..]);
+                    let xw = &xw[b * nx4..];
+                    let hr = &mut self.hr[b * nr4..(b + 1) * nr4];
+                    let cs = &mut self.c[b * hp4..(b + 1) * hp4];
+                    // Gates i, o, f, c at hr[0], hr[hp4], hr[2·hp4], hr[3·hp4]: first i, f, c.
+                    for q in 0..hp4 {
+                        let c_prev = ld(&cs[q]);
+                        let pre = |gate: usize| S::add(ld(&xw[gate * hp4 + q]), ld(&hr[gate * hp4 + q]));
+                        let (i, fg, cand) =
+                            (S::madd(peep(0, q), c_prev, pre(0)), S::madd(peep(2, q), c_prev, pre(2)), pre(3));
+                        S::store(i, &mut hr[q]);
+                        S::store(fg, &mut hr[2 * hp4 + q]);
+                        S::store(cand, &mut hr[3 * hp4 + q]);
+                    }
+                    clip_activate::<S>(f, clip_to, &mut hr[..hp4]);
+                    if !input_forget {
+                        clip_activate::<S>(f, clip_to, &mut hr[2 * hp4..3 * hp4]);
+                    }
+                    clip_activate::<S>(g, clip_to, &mut hr[3 * hp4..4 * hp4]);
+                    // The new cell state, then o (its peephole sees the new cell state).
+                    for q in 0..hp4 {
+                        let i = ld(&hr[q]);
+                        let fg = if input_forget { S::sub(S::splat(1.0), i) } else { ld(&hr[2 * hp4 + q]) };
+                        let c_new = S::add(S::mul(fg, ld(&cs[q])), S::mul(i, ld(&hr[3 * hp4 + q])));
+                        S::store(c_new, &mut cs[q]);
+                        let o = S::madd(peep(1, q), c_new, S::add(ld(&xw[hp4 + q]), ld(&hr[hp4 + q])));
+                        S::store(o, &mut hr[hp4 + q]);
+                    }
+                    clip_activate::<S>(f, clip_to, &mut hr[hp4..2 * hp4]);
                     let full_h = match proj {
                         Some(_) => &mut self.tmp[b * hp4..(b + 1) * hp4],
                         None => &mut self.h[b * outp4..(b + 1) * outp4],
                     };
-                    let cs = &mut self.c[b * hp4..(b + 1) * hp4];
-                    for (q, (fh, cq)) in full_h.iter_mut().zip(cs.iter_mut()).enumerate() {
-                        let pre = |gate: usize| S::add(ld(&xw[gate * hp4 + q]), ld(&hr[gate * hp4 + q]));
-                        let peep = |k: usize| ld(&w.peep[k * hp4 + q]);
-                        let c_prev = ld(cq);
-                        let i = activate::<S>(f, c(S::madd(peep(0), c_prev, pre(0))));
-                        let fg = if input_forget {
-                            S::sub(S::splat(1.0), i)
-                        } else {
-                            activate::<S>(f, c(S::madd(peep(2), c_prev, pre(2))))
-                        };
-                        let cand = activate::<S>(g, c(pre(3)));
-                        let c_new = S::add(S::mul(fg, c_prev), S::mul(i, cand));
-                        let o = activate::<S>(f, c(S::madd(peep(1), c_new, pre(1))));
-                        S::store(c_new, cq);
-                        S::store(S::mul(o, activate::<S>(hact, c_new)), fh);
+                    full_h.copy_from_slice(cs);
+                    clip_activate::<S>(hact, None, full_h);
+                    for (q, v) in full_h.iter_mut().enumerate() {
+                        S::store(S::mul(ld(&hr[hp4 + q]), ld(v)), v);
                     }
                 }
                 if let Some(p) = proj {

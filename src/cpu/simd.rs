@@ -29,6 +29,26 @@ pub trait Simd: Copy {
     fn nan_or(x: Self::V, r: Self::V) -> Self::V;
     /// `2^n` for `n` integral in `[-126, 127]`, given as `n + 2^23 + 127` (its low mantissa bits).
     fn exp2_biased(n_biased: Self::V) -> Self::V;
+
+    // The dot product of the int8 weights (`cpu/int8.rs`): four `i32` lanes, one per column
+    // of a block of four columns by four consecutive `k` (`w[4·c + j]` is column `c`, `k` offset `j`).
+    /// How [`Simd::dot4`] wants the 16 weight bytes: `false`, four consecutive `k` per column
+    /// (column `c`, offset `j` at `4·c + j`); `true`, `k` 0-1 of the four columns in bytes 0..8 and
+    /// `k` 2-3 in bytes 8..16 (`2·c + j % 2`), so that each half sign-extends to the `k` pairs
+    /// that `i32x4.dot_i16x8_s` multiplies.
+    const INT8_PAIRS: bool;
+    /// Four `i32` accumulators.
+    type Acc: Copy;
+    /// Four activations as [`Simd::dot4`] wants them, made once per four `k`.
+    type Act: Copy;
+    fn acc_zero() -> Self::Acc;
+    /// The four activation bytes of `quad` (little-endian), each in `1..=127`.
+    fn act(quad: u32) -> Self::Act;
+    /// `acc[c] + Σ_j w(c, j)·u[j]` for the block `w` laid out as [`Simd::INT8_PAIRS`] says; exact
+    /// (no lane can overflow for `k` within `int8::MAX_K`).
+    fn dot4(acc: Self::Acc, w: &[i8; 16], u: Self::Act) -> Self::Acc;
+    /// `acc - comp` as floats.
+    fn acc_to_f32(acc: Self::Acc, comp: &[i32; 4]) -> Self::V;
 }
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -166,6 +186,29 @@ impl Simd for Portable {
     fn exp2_biased(n: F4) -> F4 {
         lanes!(|n| f32::from_bits(n.to_bits() << 23))
     }
+
+    const INT8_PAIRS: bool = false;
+    type Acc = [i32; 4];
+    type Act = [i32; 4];
+    #[inline(always)]
+    fn acc_zero() -> [i32; 4] {
+        [0; 4]
+    }
+    #[inline(always)]
+    fn act(quad: u32) -> [i32; 4] {
+        quad.to_le_bytes().map(i32::from)
+    }
+    #[inline(always)]
+    fn dot4(acc: [i32; 4], w: &[i8; 16], u: [i32; 4]) -> [i32; 4] {
+        [0, 1, 2, 3].map(|c| {
+            let w = &w[4 * c..4 * c + 4];
+            (0..4).fold(acc[c], |s, j| s.wrapping_add(i32::from(w[j]) * u[j]))
+        })
+    }
+    #[inline(always)]
+    fn acc_to_f32(acc: [i32; 4], comp: &[i32; 4]) -> F4 {
+        [0, 1, 2, 3].map(|c| acc[c].wrapping_sub(comp[c]) as f32)
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -186,7 +229,7 @@ mod wasm {
     pub struct RelaxedSimd;
 
     macro_rules! wasm_simd {
-        ($name:ident, $madd:expr) => {
+        ($name:ident, $madd:expr, { $($int8:tt)* }) => {
             impl Simd for $name {
                 type V = v128;
                 #[inline(always)]
@@ -247,11 +290,65 @@ mod wasm {
                 fn exp2_biased(n: v128) -> v128 {
                     i32x4_shl(n, 23)
                 }
+                #[inline(always)]
+                fn acc_to_f32(acc: v128, comp: &[i32; 4]) -> v128 {
+                    // SAFETY: `comp` is 16 readable bytes; v128_load has no alignment requirement.
+                    f32x4_convert_i32x4(i32x4_sub(acc, unsafe { v128_load(comp.as_ptr().cast()) }))
+                }
+                $($int8)*
             }
         };
     }
 
-    wasm_simd!(Simd128, |a, b, c| f32x4_add(f32x4_mul(a, b), c));
+    // simd128: each half of the block (`k` 0-1 of the four columns, then `k` 2-3) loaded
+    // sign-extended to i16 (`v128.load8x8_s`), and `i32x4.dot_i16x8_s` against the activation pair.
+    wasm_simd!(Simd128, |a, b, c| f32x4_add(f32x4_mul(a, b), c), {
+        const INT8_PAIRS: bool = true;
+        type Acc = v128;
+        type Act = (v128, v128);
+        #[inline(always)]
+        fn acc_zero() -> v128 {
+            i32x4_splat(0)
+        }
+        #[inline(always)]
+        fn act(quad: u32) -> (v128, v128) {
+            // [u0 u1] and [u2 u3] as i16 pairs, repeated in every i32 lane.
+            let q = u32x4_splat(quad);
+            let zero = u32x4_splat(0);
+            (
+                i8x16_shuffle::<0, 16, 1, 16, 0, 16, 1, 16, 0, 16, 1, 16, 0, 16, 1, 16>(q, zero),
+                i8x16_shuffle::<2, 16, 3, 16, 2, 16, 3, 16, 2, 16, 3, 16, 2, 16, 3, 16>(q, zero),
+            )
+        }
+        #[inline(always)]
+        fn dot4(acc: v128, w: &[i8; 16], u: (v128, v128)) -> v128 {
+            // SAFETY: `w` is 16 readable bytes, each load reads 8 of them; no alignment needed.
+            let (lo, hi) = unsafe { (i16x8_load_extend_i8x8(w.as_ptr()), i16x8_load_extend_i8x8(w.as_ptr().add(8))) };
+            i32x4_add(i32x4_add(acc, i32x4_dot_i16x8(lo, u.0)), i32x4_dot_i16x8(hi, u.1))
+        }
+    });
+
+    // relaxed-simd: `i32x4.relaxed_dot_i8x16_i7x16_add_s` takes the weights as its signed operand
+    // and the activations, biased into 1..=127, as the 7-bit one: with the top bit clear the result
+    // is the same on every engine, and a pair of products (at most 2·127·127) never saturates the
+    // i16 intermediate that x86's pmaddubsw has.
     #[cfg(target_feature = "relaxed-simd")]
-    wasm_simd!(RelaxedSimd, |a, b, c| f32x4_relaxed_madd(a, b, c));
+    wasm_simd!(RelaxedSimd, |a, b, c| f32x4_relaxed_madd(a, b, c), {
+        const INT8_PAIRS: bool = false;
+        type Acc = v128;
+        type Act = v128;
+        #[inline(always)]
+        fn acc_zero() -> v128 {
+            i32x4_splat(0)
+        }
+        #[inline(always)]
+        fn act(quad: u32) -> v128 {
+            i32x4_splat(quad as i32)
+        }
+        #[inline(always)]
+        fn dot4(acc: v128, w: &[i8; 16], u: v128) -> v128 {
+            // SAFETY: `w` is 16 readable bytes; v128_load has no alignment requirement.
+            i32x4_relaxed_dot_i8x16_i7x16_add(unsafe { v128_load(w.as_ptr().cast()) }, u, acc)
+        }
+    });
 }

@@ -1,9 +1,11 @@
-//! A recurrent node's weights, packed for the kernels: per direction, `W` and `R` as [`Packed`]
-//! matrices whose columns are the gates laid out at a stride of `hp` (the hidden size rounded up
-//! to whole vectors), so every gate of every hidden unit sits at the same lane of the same vector.
+//! A recurrent node's weights, packed for the kernels: per direction, `W` and `R` as [`Matrix`]es
+//! whose columns are the gates laid out at a stride of `hp` (the hidden size rounded up to whole
+//! vectors), so every gate of every hidden unit sits at the same lane of the same vector.
 
-use super::gemm::Packed;
-use super::simd::F4;
+use super::gemm::{gemm, Packed};
+use super::int8::{qgemm, QPacked, QRows};
+use super::simd::{Simd, F4};
+use super::Isa;
 use crate::cell::{CellKind, Dims, RecurrentInputs};
 use crate::error::Result;
 
@@ -12,22 +14,66 @@ pub fn round4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
+/// A packed weight matrix: f32, or int8 with a scale per column (`CpuKernels::with_int8`).
+#[derive(Debug, Clone)]
+pub enum Matrix {
+    F32(Packed),
+    Int8(QPacked),
+}
+
+impl Matrix {
+    /// Packs `cols` columns of `k` entries as [`Packed::new`] does; in int8 for the instruction set
+    /// `int8` if given and int8 can stand for them (finite values, `k` not too long), else in f32.
+    pub fn new(k: usize, cols: usize, int8: Option<Isa>, value: impl Fn(usize, usize) -> Option<f32>) -> Matrix {
+        match int8.and_then(|isa| QPacked::new(k, cols, isa.int8_pairs(), &value)) {
+            Some(q) => Matrix::Int8(q),
+            None => Matrix::F32(Packed::new(k, cols, value)),
+        }
+    }
+
+    /// Padded column count, a multiple of 16.
+    pub fn n(&self) -> usize {
+        match self {
+            Matrix::F32(p) => p.n,
+            Matrix::Int8(q) => q.n,
+        }
+    }
+
+    /// Vectors per row of `C`.
+    pub fn n4(&self) -> usize {
+        self.n() / 4
+    }
+
+    pub fn is_int8(&self) -> bool {
+        matches!(self, Matrix::Int8(_))
+    }
+
+    /// `c[i] += a[i]·B` (see [`gemm`]); `scratch` holds the quantized rows of `a` for int8.
+    #[inline(always)]
+    pub fn gemm<S: Simd>(&self, a: &[f32], lda: usize, m: usize, c: &mut [F4], scratch: &mut QRows) {
+        match self {
+            Matrix::F32(p) => gemm::<S>(a, lda, m, p, c),
+            Matrix::Int8(q) => qgemm::<S>(a, lda, m, q, c, scratch),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DirWeights {
     /// `X·Wᵀ`, columns `g·hp + j`.
-    pub w: Packed,
+    pub w: Matrix,
     /// Added to every `X·Wᵀ` row: `Wb`, plus every part of `Rb` that is a plain addition.
     pub x_bias: Vec<F4>,
     /// `H·Rᵀ`; for GRU without `linear_before_reset` only the `z` and `r` gates.
-    pub r: Packed,
+    pub r: Matrix,
     /// Added to every `H·Rᵀ` row: the part of `Rb` that is not a plain addition (GRU's `Rbh` under
     /// `linear_before_reset`), else zeros.
     pub r_bias: Vec<F4>,
     /// GRU without `linear_before_reset`: `Rh`, applied to `r ⊙ H`.
-    pub r_h: Option<Packed>,
+    pub r_h: Option<Matrix>,
     /// LSTM peepholes `i o f` at stride `hp` (zeros when absent, as the reference adds `0·c`).
     pub peep: Vec<F4>,
-    /// LSTM output projection.
+    /// LSTM output projection (f32 also under int8: it is neither `W` nor `R`).
     pub proj: Option<Packed>,
 }
 
@@ -38,6 +84,8 @@ pub struct NodeWeights {
     pub hidden: usize,
     pub out: usize,
     pub dirs: Vec<DirWeights>,
+    /// The instruction set `W` and `R` were packed in int8 for, if they were.
+    pub int8: Option<Isa>,
     /// Where the tensors packed here live, so `run` can tell whether it is handed the same ones.
     source: [(usize, usize); 5],
 }
@@ -56,8 +104,9 @@ fn source_of(inp: &RecurrentInputs<'_>) -> Result<[(usize, usize); 5]> {
 }
 
 impl NodeWeights {
-    /// Packs the weights of `inp`, whose shapes `check_inputs` has validated as `dims`.
-    pub fn pack(cell: CellKind, inp: &RecurrentInputs<'_>, dims: &Dims) -> Result<NodeWeights> {
+    /// Packs the weights of `inp`, whose shapes `check_inputs` has validated as `dims`; `W` and `R`
+    /// in int8 for the instruction set `int8` if given (a matrix int8 cannot stand for stays f32).
+    pub fn pack(cell: CellKind, inp: &RecurrentInputs<'_>, dims: &Dims, int8: Option<Isa>) -> Result<NodeWeights> {
         let Dims { input, hidden, out, dirs, gates, .. } = *dims;
         let (hp, gh) = (round4(hidden), gates * hidden);
         let w = inp.w.as_f32()?;
@@ -77,9 +126,12 @@ impl NodeWeights {
             let w_d = &w[d * gh * input..(d + 1) * gh * input];
             let r_d = &r[d * gh * out..(d + 1) * gh * out];
             let r_gates = if gru_split { 2 } else { gates };
-            let wp = Packed::new(input, gates * hp, |col, kk| unit(col, 0, gates).map(|row| w_d[row * input + kk]));
-            let rp = Packed::new(out, r_gates * hp, |col, kk| unit(col, 0, r_gates).map(|row| r_d[row * out + kk]));
-            let r_h = gru_split.then(|| Packed::new(out, hp, |col, kk| unit(col, 2, 3).map(|row| r_d[row * out + kk])));
+            let wp =
+                Matrix::new(input, gates * hp, int8, |col, kk| unit(col, 0, gates).map(|row| w_d[row * input + kk]));
+            let rp =
+                Matrix::new(out, r_gates * hp, int8, |col, kk| unit(col, 0, r_gates).map(|row| r_d[row * out + kk]));
+            let r_h =
+                gru_split.then(|| Matrix::new(out, hp, int8, |col, kk| unit(col, 2, 3).map(|row| r_d[row * out + kk])));
             let mut x_bias = vec![[0f32; 4]; wp.n4()];
             let mut r_bias = vec![[0f32; 4]; rp.n4()];
             if let Some(b) = bias {
@@ -110,12 +162,13 @@ impl NodeWeights {
             });
             out_dirs.push(DirWeights { w: wp, x_bias, r: rp, r_bias, r_h, peep, proj });
         }
-        Ok(NodeWeights { cell, input, hidden, out, dirs: out_dirs, source: source_of(inp)? })
+        Ok(NodeWeights { cell, input, hidden, out, dirs: out_dirs, int8, source: source_of(inp)? })
     }
 
-    /// Whether these are the packed weights of `inp` (same tensors, same sizes).
-    pub fn packs(&self, cell: CellKind, inp: &RecurrentInputs<'_>, dims: &Dims) -> bool {
+    /// Whether these are the packed weights of `inp` (same tensors, same sizes, same precision).
+    pub fn packs(&self, cell: CellKind, inp: &RecurrentInputs<'_>, dims: &Dims, int8: Option<Isa>) -> bool {
         self.cell == cell
+            && self.int8 == int8
             && (self.input, self.hidden, self.out, self.dirs.len()) == (dims.input, dims.hidden, dims.out, dims.dirs)
             && source_of(inp).is_ok_and(|s| s == self.source)
     }

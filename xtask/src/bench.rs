@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: webrnn's CPU kernels (one wasm build per variant) side by side with
-//! onnxruntime-web (wasm EP, one thread) in one headless Chromium page (`bench/index.html`), on the
-//! same ONNX models (`scripts/make_bench_models.py`, generated into `target/bench/models`); then
-//! the WebGPU backend against onnxruntime-web's WebGPU EP (`bench/webgpu.mjs`) and the native GPU
-//! throughput table (`examples/gpu_bench.rs`).
+//! `cargo xtask bench`: webrnn's CPU kernels (one wasm build per variant, some also with int8
+//! weights) side by side with onnxruntime-web (wasm EP, one thread) in one headless Chromium page
+//! (`bench/index.html`), on the same ONNX models (`scripts/make_bench_models.py`, generated into
+//! `target/bench/models`), and what int8 weights cost in accuracy on the golden cases
+//! (`examples/int8_accuracy.rs`). The WebGPU page and the native GPU table follow (`bench_gpu.rs`;
+//! `cargo xtask bench --cpu` or `--gpu` runs one half).
 //!
 //! The page checks that every implementation's outputs agree before it times anything, then POSTs
 //! its results here: the JSON goes to `bench/results.json`, the markdown table to stdout. Timings are
@@ -24,6 +25,13 @@ use crate::Result;
 /// Wasm builds of `bench/wasm`: directory suffix and the target features it is compiled with.
 const VARIANTS: &[(&str, &str)] =
     &[("scalar", ""), ("simd128", "+simd128"), ("relaxed-simd", "+simd128,+relaxed-simd")];
+
+/// Variants the page also runs with int8 weights (`Backend::CpuInt8`).
+const INT8_VARIANTS: &[&str] = &["simd128", "relaxed-simd"];
+
+/// How far int8 outputs may be from onnxruntime's f32 ones and still count as agreeing: a sanity
+/// bound (f32 variants must agree to 1e-4); the table prints what they show.
+const INT8_ATOL: f64 = 0.05;
 
 const MODELS: &[(&str, usize)] = &[("gru", 64), ("gru", 256), ("gru", 512), ("lstm", 64), ("lstm", 256), ("lstm", 512)];
 
@@ -103,21 +111,21 @@ pub fn bench(root: &Path) -> Result {
     fs::write(&path, &results).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\n{}", posted.remove("/table").unwrap_or_default());
     println!("bench: µs per time step (batch64: per step of all 64 streams); raw results in bench/results.json");
+    println!("\nbench: int8 weights on the golden cases (tests/data/golden), natively:");
+    crate::run(
+        Command::new("cargo").args(["run", "--quiet", "--release", "--example", "int8_accuracy"]).current_dir(root),
+    )?;
 
-    // The WebGPU half: the npm package on the browser's WebGPU next to onnxruntime-web's WebGPU EP
-    // (bench/webgpu.mjs), then the native GPU rows (wgpu on Vulkan) next to the CPU kernels.
-    println!("\nbench: WebGPU (headless Chromium with the WebGPU flags of webdriver.json)");
-    crate::pack::pack(root)?;
-    crate::run(Command::new("node").arg("bench/webgpu.mjs").current_dir(root))?;
-    println!("\nbench: native GPU (wgpu) next to the CPU kernels, one layer, sessions stepped per second:");
-    crate::run(Command::new("cargo").args(["run", "--quiet", "--release", "--example", "gpu_bench"]).current_dir(root))
+    // The WebGPU page (webrnn's WebGPU backend through pkg/ against onnxruntime-web's WebGPU EP)
+    // and the native GPU table are in bench_gpu.rs: `cargo xtask bench` runs them after this page.
+    Ok(())
 }
 
 /// The bench models are written by `scripts/make_bench_models.py` (onnx + numpy). It runs in
 /// `$WEBRNN_PYTHON` if set, else in a virtual environment of its own under `target/bench-venv`,
 /// made on first use with the pins of `scripts/requirements-bench.txt` (the benchmark's own
 /// dependency: `setup` does not install it, so `test` never pays for it).
-fn make_models(root: &Path, dir: &Path) -> Result {
+pub(crate) fn make_models(root: &Path, dir: &Path) -> Result {
     let python = match env::var("WEBRNN_PYTHON") {
         Ok(p) => p,
         Err(_) => {
@@ -165,17 +173,19 @@ fn write_config(out: &Path) -> Result {
         .iter()
         .map(|(cell, h)| format!(r#"{{"name":"{cell}_h{h}","cell":"{cell}","hidden":{h},"file":"{cell}_h{h}.onnx"}}"#))
         .collect();
-    let variants: Vec<String> = VARIANTS.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let quoted =
+        |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
+    let variants = quoted(&mut VARIANTS.iter().map(|(n, _)| *n));
+    let int8 = quoted(&mut INT8_VARIANTS.iter().copied());
     let config = format!(
-        r#"{{"models":[{}],"variants":[{}],"modes":["stream","seq256","batch64"],"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
-        models.join(","),
-        variants.join(",")
+        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":["stream","seq256","batch64"],"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
+        models.join(",")
     );
     fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))
 }
 
 /// GET: files under `bench/` and `target/bench/`; POST: `(path, body)` to `tx`.
-fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
+pub(crate) fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
     for stream in listener.incoming().flatten() {
         let (root, tx) = (root.to_path_buf(), tx.clone());
         thread::spawn(move || {

@@ -3,6 +3,7 @@
 //! CI calls `cargo xtask test` (through `.ci/run`), so a local run and a CI run are the same thing.
 
 mod bench;
+mod bench_gpu;
 mod pack;
 mod serve;
 mod setup;
@@ -34,7 +35,10 @@ tasks:
   test             setup, fmt, clippy (native + wasm32), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
-  bench            webrnn's CPU kernels vs onnxruntime-web in headless Chromium (bench/results.json)";
+  bench [--cpu|--gpu]
+                   webrnn vs onnxruntime-web in headless Chromium: the CPU page (wasm EP, one
+                   thread; bench/results.json), then the WebGPU page (WebGPU EP;
+                   bench/results-webgpu.json) and the native GPU table; --cpu / --gpu: one of them";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -46,7 +50,15 @@ fn main() -> ExitCode {
         Some("test") => no_more_args(&args).and_then(|()| test(&root)),
         Some("pack") => no_more_args(&args).and_then(|()| pack::pack(&root)),
         Some("demo") => demo_port(&args[1..]).and_then(|port| demo(&root, port)),
-        Some("bench") => no_more_args(&args).and_then(|()| bench::bench(&root)),
+        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, gpu)| {
+            if cpu {
+                bench::bench(&root)?;
+            }
+            if gpu {
+                bench_gpu::bench(&root)?;
+            }
+            Ok(())
+        }),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -71,6 +83,16 @@ fn no_more_args(args: &[String]) -> Result {
     match args.get(1) {
         None => Ok(()),
         Some(extra) => Err(format!("unexpected argument `{extra}`\n\n{USAGE}")),
+    }
+}
+
+/// `bench` runs the CPU page and the WebGPU page; `--cpu` or `--gpu` only one of them.
+fn bench_pages(args: &[String]) -> Result<(bool, bool)> {
+    match args {
+        [] => Ok((true, true)),
+        [flag] if flag == "--cpu" => Ok((true, false)),
+        [flag] if flag == "--gpu" => Ok((false, true)),
+        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu]\n\n{USAGE}")),
     }
 }
 

@@ -23,10 +23,12 @@ pub struct BenchModel {
 
 #[wasm_bindgen]
 impl BenchModel {
-    /// `hidden` is the layer's hidden size (= input size); `lstm` whether it has a cell state.
+    /// `hidden` is the layer's hidden size (= input size); `lstm` whether it has a cell state;
+    /// `backend` `cpu` (f32 weights) or `cpu-int8`.
     #[wasm_bindgen(constructor)]
-    pub fn new(onnx: &[u8], hidden: usize, lstm: bool) -> Result<BenchModel, JsError> {
-        let model = Model::from_onnx(onnx).and_then(|m| m.with_backend(Backend::Cpu)).map_err(err)?;
+    pub fn new(onnx: &[u8], hidden: usize, lstm: bool, backend: &str) -> Result<BenchModel, JsError> {
+        let backend = Backend::parse(backend).map_err(err)?;
+        let model = Model::from_onnx(onnx).and_then(|m| m.with_backend(backend)).map_err(err)?;
         let session = model.create_session().map_err(err)?;
         Ok(BenchModel { model, session, hidden, lstm })
     }
