@@ -20,21 +20,7 @@ const SANITY: f32 = 0.05;
 
 /// The outputs of `webrnn run --backend BACKEND` on a case.
 fn outputs(case: &Path, backend: &str) -> Vec<Tensor> {
-    let name = case.file_name().unwrap().to_string_lossy().to_string();
-    let out = scratch(&format!("int8-{name}-{backend}"));
-    let run = Command::new(env!("CARGO_BIN_EXE_webrnn"))
-        .arg("run")
-        .arg(model_file(case))
-        .args(["--backend", backend, "--out-dir"])
-        .arg(&out)
-        .args(numbered(case, "input"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{name} on {backend}: {}", String::from_utf8_lossy(&run.stderr));
-    let n = numbered(case, "output").len();
-    let got = (0..n).map(|i| read_tensor(&out.join(format!("output_{i}.pb")))).collect();
-    let _ = std::fs::remove_dir_all(&out);
-    got
+    run_cli(case, backend).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// max |a - b| over every element of every output; NaN where one is NaN and the other is not.

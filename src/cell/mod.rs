@@ -119,6 +119,13 @@ pub struct RecurrentInputs<'a> {
     pub proj: Option<&'a Tensor>,
 }
 
+impl<'a> RecurrentInputs<'a> {
+    /// `X`, `W` and `R` with every optional input absent; set the others with struct update syntax.
+    pub fn new(x: &'a Tensor, w: &'a Tensor, r: &'a Tensor) -> Self {
+        RecurrentInputs { x, w, r, b: None, sequence_lens: None, initial_h: None, initial_c: None, p: None, proj: None }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentOutputs {
     pub y: Tensor,

@@ -167,7 +167,7 @@ fn pack_constants(graph: &Graph, node: usize, spec: &RecurrentSpec, int8: Option
     let (w, r) = (constant(rec_input::W)??, constant(rec_input::R)??);
     let (b, p, proj) = (constant(rec_input::B)?, constant(rec_input::P)?, constant(rec_input::PROJ)?);
     let x = Tensor::from_f32(vec![1, 1, *w.shape().get(2)?], vec![0.0; *w.shape().get(2)?]).ok()?;
-    let inp = RecurrentInputs { x: &x, w, r, b, sequence_lens: None, initial_h: None, initial_c: None, p, proj };
+    let inp = RecurrentInputs { b, p, proj, ..RecurrentInputs::new(&x, w, r) };
     let dims = cell::check_inputs(spec, &inp).ok()?;
     NodeWeights::pack(spec.cell, &inp, &dims, int8).ok()
 }

@@ -76,9 +76,9 @@ pub fn model_file(case: &Path) -> PathBuf {
     }
 }
 
-/// Runs one case through `webrnn run --backend BACKEND` exactly as a user would and compares every
-/// output with the expected one; returns the max abs error seen.
-pub fn run_cli_case(case: &Path, backend: &str, atol: f32, rtol: f32) -> Result<f32, String> {
+/// Runs one case through `webrnn run --backend BACKEND` exactly as a user would; returns its
+/// outputs in order.
+pub fn run_cli(case: &Path, backend: &str) -> Result<Vec<Tensor>, String> {
     let name = case.file_name().unwrap().to_string_lossy().to_string();
     let out = scratch(&format!("{name}-{backend}"));
     let status = Command::new(env!("CARGO_BIN_EXE_webrnn"))
@@ -92,16 +92,27 @@ pub fn run_cli_case(case: &Path, backend: &str, atol: f32, rtol: f32) -> Result<
     if !status.status.success() {
         return Err(format!("{name}: webrnn run failed: {}", String::from_utf8_lossy(&status.stderr)));
     }
-    let mut worst = 0f32;
-    for (i, want) in numbered(case, "output").iter().enumerate() {
-        let got = out.join(format!("output_{i}.pb"));
-        if !got.exists() {
+    let mut got = Vec::new();
+    for i in 0..numbered(case, "output").len() {
+        let file = out.join(format!("output_{i}.pb"));
+        if !file.exists() {
             return Err(format!("{name}: no output_{i}.pb written"));
         }
-        let what = format!("{name} output {i}");
-        worst = worst.max(compare(&what, &read_tensor(&got), &read_tensor(want), atol, rtol)?);
+        got.push(read_tensor(&file));
     }
     let _ = std::fs::remove_dir_all(&out);
+    Ok(got)
+}
+
+/// Runs one case through the CLI on `backend` and compares every output with the expected one;
+/// returns the max abs error seen.
+pub fn run_cli_case(case: &Path, backend: &str, atol: f32, rtol: f32) -> Result<f32, String> {
+    let name = case.file_name().unwrap().to_string_lossy().to_string();
+    let mut worst = 0f32;
+    for (i, (got, want)) in run_cli(case, backend)?.iter().zip(numbered(case, "output")).enumerate() {
+        let what = format!("{name} output {i}");
+        worst = worst.max(compare(&what, got, &read_tensor(&want), atol, rtol)?);
+    }
     Ok(worst)
 }
 
