@@ -7,7 +7,15 @@
 //   const y = await s.step(x);
 
 export { Runtime } from './runtime.js';
-export type { BackendName, BackendRequest, LoadOptions, ModelSource, RuntimeOptions, RuntimeStats } from './runtime.js';
+export type {
+  BackendName,
+  BackendRequest,
+  LoadOptions,
+  ModelSource,
+  RuntimeOptions,
+  RuntimeStats,
+  WeightsRequest,
+} from './runtime.js';
 export { Model, Session } from './model.js';
 export type { GraphTensor, Input, LayerInfo, ModelInfo, SessionOptions, TensorInfo } from './model.js';
 export { StateStore } from './store.js';

@@ -27,7 +27,10 @@ export interface ModelInfo {
   /** 128-bit hash of the model's structure and weights (hex); snapshots are bound to it. */
   fingerprint: string;
   format: 'onnx' | 'safetensors';
-  /** The Rust backend running the recurrent layers: `cpu`, `cpu-scalar` or `gpu`. */
+  /**
+   * The Rust backend running the recurrent layers: `cpu`, `cpu-scalar` or `gpu`; `cpu-int8` for a
+   * model loaded with `weights: 'int8'`.
+   */
   backend: string;
   inputs: TensorInfo[];
   outputs: TensorInfo[];

@@ -1,9 +1,10 @@
 // The package in Node 20: load the wasm from the file system, run every golden case through the
-// API, and check the typed errors. Run by js/test/run.mjs (and by hand: node js/test/node.mjs).
+// API (with f32 and with int8 weights), and check the typed errors. Run by js/test/run.mjs (and
+// by hand: node js/test/node.mjs).
 
 import { readFile, readdir } from 'node:fs/promises';
 
-import { Runtime, ShapeError, StorageError } from '../../pkg/webrnn.js';
+import { InvalidArgumentError, Runtime, ShapeError, StorageError } from '../../pkg/webrnn.js';
 import { checkGolden } from './pages/golden.js';
 
 const golden = new URL('../../tests/data/golden/', import.meta.url);
@@ -16,6 +17,19 @@ for (const name of (await readdir(golden)).sort()) {
   const meta = JSON.parse(new TextDecoder().decode(await read(new URL(`${name}/case.json`, golden))));
   results.push(await checkGolden(rt, golden, name, meta, read));
 }
+// int8 weights: every case on cpu-int8 (checkGolden checks the backend), within the int8 bound,
+// and not as exact as f32 (the option is not ignored).
+const int8 = [];
+for (const name of (await readdir(golden)).sort()) {
+  const meta = JSON.parse(new TextDecoder().decode(await read(new URL(`${name}/case.json`, golden))));
+  int8.push(await checkGolden(rt, golden, name, meta, read, { weights: 'int8' }));
+}
+const exact = int8.filter((r) => r.sessions && !(r.maxErr > 1e-4)).map((r) => r.name);
+if (exact.length) throw new Error(`int8 weights as exact as f32: ${exact.join(', ')}`);
+await rt.loadModel(new URL('legacy_gru_embed_op14/model.onnx', golden), { weights: 'fp16' }).then(
+  () => { throw new Error("weights: 'fp16' was accepted"); },
+  (e) => { if (!(e instanceof InvalidArgumentError) || !e.message.includes('fp16')) throw e; },
+);
 // Typed errors, and the runtime keeps working after them.
 const model = await rt.loadModel(new URL('legacy_gru_embed_op14/model.onnx', golden));
 const s = model.createSession('node');
@@ -28,4 +42,13 @@ await rt.openStore('x').then(
   () => { throw new Error('openStore without IndexedDB'); },
   (e) => { if (!(e instanceof StorageError)) throw e; },
 );
-console.log(JSON.stringify({ backend: rt.backend, variant: rt.variant, cases: results.length, stats: rt.stats() }));
+const worst = Math.max(...int8.map((r) => r.maxErr ?? 0));
+console.log(
+  JSON.stringify({
+    backend: rt.backend,
+    variant: rt.variant,
+    cases: results.length,
+    int8: `${int8.length} cases, max |diff| ${worst.toExponential(1)}`,
+    stats: rt.stats(),
+  }),
+);

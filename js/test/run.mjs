@@ -2,10 +2,10 @@
 //
 //   1. tsc --noEmit on the sources, and on types.ts, which uses the package as an app would;
 //   2. size: what an app downloads (JS + the largest wasm variant), gzipped, within budget;
-//   3. Node 20: node.mjs (golden cases, typed errors);
+//   3. Node 20: node.mjs (golden cases, also with int8 weights; typed errors);
 //   4. headless Chromium (playwright-core driving /usr/bin/chromium), without and with WebGPU:
-//      golden cases, API errors, reload persistence, two tabs, a corrupted record, a quota failure
-//      and an interrupted save, a model upgrade, store bounds, a Worker, variant choice.
+//      golden cases, int8 weights, API errors, reload persistence, two tabs, a corrupted record, a
+//      quota failure and an interrupted save, a model upgrade, store bounds, a Worker, variant choice.
 //
 // Usage: node js/test/run.mjs [--only NAME]   (CHROMIUM=path overrides the browser)
 
@@ -126,6 +126,7 @@ async function browserSuite(origin, webgpu) {
     if (webgpu) {
       await check(`${label}: backends`, () => call(page, 'backends', true));
       await check(`${label}: golden on WebGPU`, () => call(page, 'golden', goldenCases()));
+      await check(`${label}: int8 weights (on the CPU)`, () => call(page, 'int8', goldenCases()));
       await check(`${label}: ONNX conformance on WebGPU`, () => call(page, 'conformance', conformanceCases()));
       await check(`${label}: persistence across a reload`, async () => {
         const expected = await call(page, 'reloadBefore');
@@ -145,6 +146,7 @@ async function browserSuite(origin, webgpu) {
     }
     await check(`${label}: backends`, () => call(page, 'backends', false));
     await check(`${label}: golden`, () => call(page, 'golden', goldenCases()));
+    await check(`${label}: int8 weights`, () => call(page, 'int8', goldenCases()));
     await check(`${label}: ONNX conformance`, () => call(page, 'conformance', conformanceCases()));
     await check(`${label}: api and typed errors`, () => call(page, 'api'));
     await check(`${label}: persistence across a reload`, async () => {
@@ -196,7 +198,7 @@ await check('size: JS + largest wasm, gzipped', () => {
 });
 await check('node 20: golden cases and errors', () => {
   const out = JSON.parse(run(process.execPath, [join(JS, 'test/node.mjs')]));
-  return `${out.cases} cases, ${out.backend}, variant ${out.variant}`;
+  return `${out.cases} cases, ${out.backend}, variant ${out.variant}; int8 ${out.int8}`;
 });
 
 const server = await serve();

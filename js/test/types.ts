@@ -10,12 +10,15 @@ import {
   type ModelInfo,
   type RuntimeStats,
   type StoredSession,
+  type WeightsRequest,
 } from 'webrnn';
 
 export async function example(): Promise<void> {
   const rt = await Runtime.create({ backend: 'auto' });
   const backend: BackendName = rt.backend;
   const model = await rt.loadModel('/model.onnx', { onProgress: (p: LoadProgress) => void p.loaded });
+  const weights: WeightsRequest = 'int8';
+  const small = await rt.loadModel('/model.onnx', { weights });
   const info: ModelInfo = model.info;
   const s = model.createSession('user-42', { keepInputs: 16 });
   const y: Float32Array = await s.step(new Float32Array(info.inputSize));
@@ -41,10 +44,13 @@ export async function example(): Promise<void> {
     void (e instanceof CorruptStateError);
   }
   s.dispose();
+  small.dispose();
   void [backend, y, ys, yb, restored, deleted, list, p99];
 
   // @ts-expect-error: backends are 'auto' | 'webgpu' | 'cpu'
   await Runtime.create({ backend: 'gpu' });
+  // @ts-expect-error: weights are 'f32' | 'int8'
+  await rt.loadModel('/model.onnx', { weights: 'int4' });
   // @ts-expect-error: a step takes typed arrays (or number arrays), not strings
   await s.step('x');
   // @ts-expect-error: the wasm handles are private

@@ -79,6 +79,71 @@ export async function golden(cases) {
 }
 
 /**
+ * `loadModel(source, { weights: 'int8' })`: every golden case on the CPU int8 kernels, whatever
+ * the runtime's backend, within the int8 sanity bound of PyTorch and visibly not f32; the same
+ * outputs as under a CPU runtime; snapshots and the store move between the int8 and f32 models
+ * (one fingerprint); an unknown value is refused.
+ */
+export async function int8(cases) {
+  const r = await rt();
+  const gpuBefore = r.stats().gpu;
+  const results = [];
+  for (const [name, meta] of cases) results.push(await checkGolden(r, GOLDEN, name, meta, read, { weights: 'int8' }));
+  if (r.backend === 'webgpu') {
+    const runs = r.stats().gpu.gpuRuns - gpuBefore.gpuRuns;
+    assert(runs === 0, `${runs} GPU layer runs for int8 models: they belong on the CPU`);
+  }
+  // f32 meets 1e-5 on every case; int8 rounds every weight to 1/127 of its row's largest.
+  const exact = results.filter((x) => x.sessions && !(x.maxErr > 1e-4));
+  assert(exact.length === 0, `as exact as f32, so not int8: ${exact.map((x) => `${x.name} ${x.maxErr}`).join(', ')}`);
+  await rejects('unknown weights', () => r.loadModel(GRU, { weights: 'int4' }), InvalidArgumentError, 'invalid_argument').then(
+    (e) => assert(e.message.includes("'int4'"), e.message),
+  );
+
+  // One model, f32 and int8: one fingerprint, close outputs that are not the same bits.
+  const [f, q] = [await r.loadModel(GRU), await r.loadModel(GRU, { weights: 'int8' })];
+  assert(q.info.backend === 'cpu-int8' && q.info.fingerprint === f.info.fingerprint, `int8 model ${JSON.stringify(q.info)}`);
+  const xs = Int32Array.from({ length: 30 }, (_, t) => (t * 5 + 1) % 37);
+  const [sf, sq] = [f.createSession('f32'), q.createSession('int8', { keepInputs: 4 })];
+  const [yf, yq] = [await sf.run(xs, 30), await sq.run(xs, 30)];
+  assert(!same(yf, yq), 'int8 outputs are bit-identical to f32: the option was ignored');
+  const diff = Math.max(...yf.map((v, i) => Math.abs(v - yq[i])));
+  assert(diff <= 0.05, `int8 vs f32: max |diff| ${diff}`);
+
+  // Under a CPU runtime the int8 model gives the same bits (on WebGPU: int8 never went to the GPU).
+  const cpu = await Runtime.create({ backend: 'cpu' });
+  const qc = await cpu.loadModel(await read(GRU), { weights: 'int8' });
+  assert(qc.info.backend === 'cpu-int8', `int8 under a cpu runtime: ${qc.info.backend}`);
+  assert(same(await qc.createSession().run(xs, 30), yq), 'int8 under the CPU runtime = int8 under this one');
+  qc.dispose();
+
+  // Snapshots: an int8 session's state round-trips, and moves to the f32 model.
+  await f.idle();
+  const snap = sq.saveState();
+  const [twin, moved] = [q.createSession('twin'), f.createSession('moved')];
+  twin.loadState(snap);
+  moved.loadState(snap);
+  sf.loadState(snap); // moved's twin on the f32 model
+  assert(same(await twin.step(tokens(1)), await sq.step(tokens(1))), 'int8 snapshot round trip');
+  assert(same(await moved.step(tokens(1)), await sf.step(tokens(1))), 'int8 snapshot into the f32 model');
+  assert(twin.steps === 31 && moved.steps === 31, `steps ${twin.steps} / ${moved.steps}`);
+
+  // The store: an int8 session saved, restored into the int8 model loaded again (a reload).
+  const store = await r.openStore('int8');
+  await store.save(sq);
+  const q2 = await r.loadModel(GRU, { weights: 'int8' });
+  const back = q2.createSession('int8', { keepInputs: 4 });
+  assert((await store.restore(back)) === true, 'restore an int8 session');
+  assert(back.steps === 31 && back.history.length === 4, `restored steps ${back.steps}, history ${back.history.length}`);
+  assert(same(await back.step(tokens(2)), await sq.step(tokens(2))), 'restored int8 session continues identically');
+  assert((await store.delete('int8')) === true, 'delete');
+  for (const m of [f, q, q2]) m.dispose();
+  const worst = Math.max(0, ...results.map((x) => x.maxErr ?? 0));
+  const best = Math.min(...results.filter((x) => x.sessions).map((x) => x.maxErr));
+  return `${r.backend} runtime, int8 models on ${q.info.backend}: ${results.length} cases, |diff| vs PyTorch ${best.toExponential(1)}..${worst.toExponential(1)}; vs f32 ${diff.toExponential(1)}`;
+}
+
+/**
  * ONNX conformance cases (tests/data/onnx-node, onnx-options) through Model.runGraph: every
  * output against the expected one, at the backend's tolerance.
  */
