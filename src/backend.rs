@@ -78,7 +78,35 @@ pub trait RecurrentKernels: Send + Sync {
     ) -> Option<LocalFuture<'a, Result<RecurrentOutputs>>> {
         None
     }
+
+    /// Whether sessions may leave their state on this backend's device between calls (the GPU's
+    /// state pools): they then pass [`crate::cell::Resident`] in their inputs.
+    fn keeps_state(&self) -> bool {
+        false
+    }
+
+    /// Whether the device holds `session`'s state at `version` for every node of `nodes`.
+    fn holds_state(&self, _nodes: &[usize], _session: u64, _version: u64) -> bool {
+        false
+    }
+
+    /// Reads back node `node`'s state of `sessions` at `versions`: per session its state (the
+    /// node's part of the session's state), or `None` where the device does not hold it.
+    fn read_state<'a>(
+        &'a self,
+        _node: usize,
+        _sessions: &'a [u64],
+        _versions: &'a [u64],
+    ) -> Option<LocalFuture<'a, Result<DeviceStates>>> {
+        None
+    }
+
+    /// The session is gone: whatever the device keeps for it may be freed.
+    fn release_state(&self, _session: u64) {}
 }
+
+/// Per session, its state as a device holds it, or `None` where the device does not hold it.
+pub type DeviceStates = Vec<Option<Vec<f32>>>;
 
 /// A boxed future that need not be `Send` (browser futures are not).
 pub type LocalFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;

@@ -162,8 +162,12 @@ pub struct Graph {
 pub trait StateHook {
     /// The `(initial_h, initial_c)` to use for recurrent node `node`, or `None` to use the graph's.
     fn initial_state(&mut self, node: usize, dims: &cell::Dims) -> Result<Option<(Tensor, Option<Tensor>)>>;
-    /// The node's final `Y_h` (and `Y_c`).
-    fn final_state(&mut self, node: usize, y_h: &Tensor, y_c: Option<&Tensor>) -> Result<()>;
+    /// The node's outputs: its final `Y_h` (and `Y_c`), unless `out.on_device`.
+    fn final_state(&mut self, node: usize, out: &cell::RecurrentOutputs) -> Result<()>;
+    /// Sessions whose state a backend may keep on its device ([`cell::Resident`]).
+    fn resident(&self) -> Option<&cell::Resident> {
+        None
+    }
 }
 
 /// Plain graph execution: recurrent nodes use the graph's own initial states.
@@ -173,7 +177,7 @@ impl StateHook for NoHook {
     fn initial_state(&mut self, _: usize, _: &cell::Dims) -> Result<Option<(Tensor, Option<Tensor>)>> {
         Ok(None)
     }
-    fn final_state(&mut self, _: usize, _: &Tensor, _: Option<&Tensor>) -> Result<()> {
+    fn final_state(&mut self, _: usize, _: &cell::RecurrentOutputs) -> Result<()> {
         Ok(())
     }
 }
@@ -456,6 +460,7 @@ async fn run_node(
                 initial_c: opt(args, ri::INITIAL_C),
                 p: opt(args, ri::P),
                 proj: opt(args, ri::PROJ),
+                resident: None,
             };
             let dims = cell::check_inputs(spec, &RecurrentInputs { initial_h: None, initial_c: None, ..inputs })?;
             let hooked = hook.initial_state(index, &dims)?;
@@ -463,11 +468,13 @@ async fn run_node(
                 inputs.initial_h = Some(h);
                 inputs.initial_c = c.as_ref();
             }
+            let resident = hook.resident().cloned();
+            inputs.resident = resident.as_ref();
             let out = match kernels.run_async(index, spec, inputs) {
                 Some(pending) => pending.await?,
                 None => kernels.run(index, spec, &inputs)?,
             };
-            hook.final_state(index, &out.y_h, out.y_c.as_ref())?;
+            hook.final_state(index, &out)?;
             let mut v = vec![out.y, out.y_h];
             if let Some(c) = out.y_c {
                 v.push(c);

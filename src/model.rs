@@ -165,7 +165,17 @@ impl Model {
     /// The same model (same fingerprint, so sessions carry over) running its recurrent layers on
     /// `backend`.
     pub fn with_backend(&self, backend: Backend) -> Result<Model> {
-        let kernels = backend.kernels(&self.inner.graph)?;
+        self.on_kernels(backend.kernels(&self.inner.graph)?)
+    }
+
+    /// The same model running its recurrent layers on `kernels`, prepared here: a GPU device of
+    /// the caller's ([`crate::gpu::GpuKernels::with_context`]), another [`crate::gpu::KernelChoice`].
+    pub fn with_kernels(&self, mut kernels: Box<dyn RecurrentKernels>) -> Result<Model> {
+        kernels.prepare(&self.inner.graph)?;
+        self.on_kernels(kernels)
+    }
+
+    fn on_kernels(&self, kernels: Box<dyn RecurrentKernels>) -> Result<Model> {
         let i = &self.inner;
         Ok(Model {
             inner: Arc::new(ModelInner {
@@ -307,7 +317,7 @@ impl StateHook for ProbeHook {
         self.seen.push((d.seq, d.batch));
         Ok(None)
     }
-    fn final_state(&mut self, _: usize, _: &Tensor, _: Option<&Tensor>) -> Result<()> {
+    fn final_state(&mut self, _: usize, _: &cell::RecurrentOutputs) -> Result<()> {
         Ok(())
     }
 }

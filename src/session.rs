@@ -2,6 +2,14 @@
 //! every recurrent layer of its model; `step`, `run` and `Model::step_batch` feed the graph only the
 //! real inputs, inject the sessions' states into the recurrent nodes and keep their final states.
 //! A failed call leaves every session's state as it was.
+//!
+//! On a backend that keeps state on its device (the GPU's state pools), a session's newest state
+//! may live there only: its host copy is then older, and the session journals the inputs of the
+//! calls since, so that it can always rebuild its state without the device (a lost device, a
+//! clone) by replaying them from the host copy. [`Model::sync_async`] brings the host copy up to
+//! date; every [`JOURNAL_CALLS`] calls a step brings it back on its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cell::{CellKind, Dims};
 use crate::error::{Error, Result};
@@ -10,13 +18,60 @@ use crate::model::{CellLayout, Model, SessionPlan};
 use crate::ops;
 use crate::tensor::{numel, Data, Tensor};
 
+/// How many calls a session's state may stay on the device only before a call brings it back.
+pub const JOURNAL_CALLS: usize = 32;
+
+/// Session ids and state versions: never reused, so a device's copy cannot be mistaken for
+/// another session's or another version's.
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+fn fresh() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
 /// One user's recurrent state for one model.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     model: Model,
-    /// All layers' states back to back, each `h` (dirs × state_size) then `c` (dirs × hidden).
+    /// All layers' states back to back, each `h` (dirs × state_size) then `c` (dirs × hidden):
+    /// the state at version `host_version`.
     state: Vec<f32>,
     steps: u64,
+    id: u64,
+    /// The version of the session's newest state (on the device only when it is not `host_version`).
+    version: u64,
+    host_version: u64,
+    /// The calls from `host_version` to `version`, to replay.
+    journal: Vec<Journaled>,
+}
+
+/// One call's inputs for one session.
+#[derive(Debug, Clone)]
+struct Journaled {
+    inputs: Vec<Data>,
+    steps: usize,
+}
+
+impl Clone for Session {
+    /// The same state, as a new session: the device's copy stays with the original, so a clone
+    /// whose newest state is there rebuilds it from the journal when it is next used.
+    fn clone(&self) -> Session {
+        Session {
+            model: self.model.clone(),
+            state: self.state.clone(),
+            steps: self.steps,
+            id: fresh(),
+            version: self.version,
+            host_version: self.host_version,
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.model.kernels().release_state(self.id);
+    }
 }
 
 /// Where one layer's state lives inside a session's state vector.
@@ -47,6 +102,9 @@ struct BatchHook<'a> {
     cells: &'a [CellLayout],
     current: Vec<&'a [f32]>,
     staged: Vec<Vec<f32>>,
+    resident: Option<&'a crate::cell::Resident>,
+    /// A node left its final state on the device only.
+    on_device: bool,
 }
 
 impl Slot {
@@ -105,10 +163,19 @@ impl StateHook for BatchHook<'_> {
         Ok(Some((h, c)))
     }
 
-    fn final_state(&mut self, node: usize, y_h: &Tensor, y_c: Option<&Tensor>) -> Result<()> {
+    fn resident(&self) -> Option<&crate::cell::Resident> {
+        self.resident
+    }
+
+    fn final_state(&mut self, node: usize, out: &crate::cell::RecurrentOutputs) -> Result<()> {
         let Some(slot) = self.slot(node) else {
             return Ok(());
         };
+        if out.on_device {
+            self.on_device = true;
+            return Ok(());
+        }
+        let (y_h, y_c) = (&out.y_h, out.y_c.as_ref());
         let batch = self.staged.len();
         let mut scatter = |t: &Tensor, size: usize, base: usize| -> Result<()> {
             let v = t.as_f32()?;
@@ -183,7 +250,16 @@ impl Model {
     pub fn create_session(&self) -> Result<Session> {
         let plan = self.session_plan()?;
         let len = plan.cells.iter().map(|c| c.state_len()).sum();
-        Ok(Session { model: self.clone(), state: vec![0.0; len], steps: 0 })
+        let version = fresh();
+        Ok(Session {
+            model: self.clone(),
+            state: vec![0.0; len],
+            steps: 0,
+            id: fresh(),
+            version,
+            host_version: version,
+            journal: Vec::new(),
+        })
     }
 
     /// One time step for many sessions at once. `inputs[k]` holds real input `k` for every session,
@@ -211,23 +287,155 @@ impl Model {
                 self.fingerprint_hex()
             )));
         }
+        self.call_sessions(plan, sessions, inputs, 1).await
+    }
+
+    /// `t` steps of `sessions` (one step of a batch, or a sequence of one session), with their
+    /// state on the device where the backend keeps it there; the sessions change only on success.
+    async fn call_sessions(
+        &self,
+        plan: &SessionPlan,
+        sessions: &mut [&mut Session],
+        inputs: Vec<Data>,
+        t: usize,
+    ) -> Result<Vec<Tensor>> {
+        let kernels = self.kernels();
+        let nodes: Vec<usize> = plan.cells.iter().map(|c| c.node).collect();
+        let keep = kernels.keeps_state();
+        // A session whose newest state the device no longer holds rebuilds it first.
+        for s in sessions.iter_mut() {
+            if s.stale() && !(keep && kernels.holds_state(&nodes, s.id, s.version)) {
+                self.replay(plan, s).await?;
+            }
+        }
+        let resident = keep.then(|| crate::cell::Resident {
+            sessions: sessions.iter().map(|s| s.id).collect(),
+            versions: sessions.iter().map(|s| s.version).collect(),
+            host_valid: sessions.iter().map(|s| !s.stale()).collect(),
+            next: fresh(),
+            read_back: sessions.iter().any(|s| s.journal.len() + 1 >= JOURNAL_CALLS),
+            read_nodes: self.state_readers(plan),
+        });
+        let journal = keep.then(|| inputs.clone());
         let current: Vec<&[f32]> = sessions.iter().map(|s| s.state.as_slice()).collect();
-        let (outs, staged) = self.execute_sessions(plan, current, inputs, 1).await?;
-        for (s, st) in sessions.iter_mut().zip(staged) {
-            s.state = st;
-            s.steps += 1;
+        let run = self.execute_sessions(plan, current, inputs.clone(), t, resident.as_ref()).await;
+        let (outs, staged, on_device) = match run {
+            // The device went away under the call: replay, then run without it.
+            Err(_) if sessions.iter().any(|s| s.stale() && !kernels.holds_state(&nodes, s.id, s.version)) => {
+                for s in sessions.iter_mut().filter(|s| s.stale()) {
+                    self.replay(plan, s).await?;
+                }
+                let current: Vec<&[f32]> = sessions.iter().map(|s| s.state.as_slice()).collect();
+                self.execute_sessions(plan, current, inputs, t, None).await?
+            }
+            r => r?,
+        };
+        let next = resident.as_ref().map_or_else(fresh, |r| r.next);
+        let per_session = journal.filter(|_| on_device).map(|j| split_sessions(plan, j, sessions.len(), t));
+        for (b, (s, st)) in sessions.iter_mut().zip(staged).enumerate() {
+            s.version = next;
+            match &per_session {
+                Some(parts) => s.journal.push(Journaled { inputs: parts[b].clone(), steps: t }),
+                None => {
+                    s.state = st;
+                    s.host_version = next;
+                    s.journal.clear();
+                }
+            }
+            s.steps += t as u64;
         }
         Ok(outs)
     }
 
-    /// Runs `t` steps for the given session states; returns outputs `[B, (T,) rest]` and new states.
+    /// The recurrent nodes whose final state a node of the session schedule reads (it must come
+    /// back from the device then).
+    fn state_readers(&self, plan: &SessionPlan) -> Vec<usize> {
+        let g = self.graph();
+        let read = |v: Option<crate::graph::ValueId>| {
+            v.is_some_and(|v| {
+                plan.schedule.nodes.iter().any(|&n| g.nodes.get(n).is_some_and(|n| n.inputs.contains(&Some(v))))
+            })
+        };
+        plan.cells
+            .iter()
+            .filter(|c| {
+                let out = |k: usize| g.nodes.get(c.node).and_then(|n| n.outputs.get(k).copied().flatten());
+                read(out(1)) || read(out(2))
+            })
+            .map(|c| c.node)
+            .collect()
+    }
+
+    /// Rebuilds a session's newest state on the host by replaying its journal from its host copy
+    /// (on the device if there is one, without keeping the state there).
+    async fn replay(&self, plan: &SessionPlan, s: &mut Session) -> Result<()> {
+        let mut state = s.state.clone();
+        for j in &s.journal {
+            let (_, mut staged, _) = self.execute_sessions(plan, vec![&state], j.inputs.clone(), j.steps, None).await?;
+            state = staged.pop().ok_or_else(|| Error::InvalidModel("replay produced no state".into()))?;
+        }
+        s.state = state;
+        s.host_version = s.version;
+        s.journal.clear();
+        Ok(())
+    }
+
+    /// Brings the host copy of these sessions' state up to date where their newest state is on
+    /// the device only ([`Session::state`], snapshots and saves need it). A no-op elsewhere.
+    pub async fn sync_async(&self, sessions: &mut [&mut Session]) -> Result<()> {
+        let plan = self.session_plan()?;
+        let stale: Vec<usize> = (0..sessions.len()).filter(|&i| sessions[i].stale()).collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<u64> = stale.iter().map(|&i| sessions[i].id).collect();
+        let versions: Vec<u64> = stale.iter().map(|&i| sessions[i].version).collect();
+        // Every node's part, for every stale session (None: the device no longer holds it).
+        let mut parts: Vec<Vec<Option<Vec<f32>>>> = Vec::new();
+        for c in &plan.cells {
+            let got = match self.kernels().read_state(c.node, &ids, &versions) {
+                Some(f) => f.await?,
+                None => vec![None; ids.len()],
+            };
+            parts.push(got);
+        }
+        for (k, &i) in stale.iter().enumerate() {
+            let s = &mut *sessions[i];
+            let mut state = s.state.clone();
+            let mut complete = true;
+            for (c, got) in plan.cells.iter().zip(&parts) {
+                match got.get(k).and_then(Option::as_ref) {
+                    Some(v) if v.len() == c.state_len() => state[c.offset..c.offset + v.len()].copy_from_slice(v),
+                    _ => complete = false,
+                }
+            }
+            if complete {
+                s.state = state;
+                s.host_version = s.version;
+                s.journal.clear();
+            } else {
+                self.replay(plan, s).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Model::sync_async`], natively (or in the browser when no session's state is on a device).
+    pub fn sync(&self, sessions: &mut [&mut Session]) -> Result<()> {
+        block_on_ready(self.sync_async(sessions))?
+    }
+
+    /// Runs `t` steps for the given session states; returns outputs `[B, (T,) rest]`, the new
+    /// states, and whether a node left its state on the device only (the new states are then
+    /// not all there).
     async fn execute_sessions(
         &self,
         plan: &SessionPlan,
         current: Vec<&[f32]>,
         inputs: Vec<Data>,
         t: usize,
-    ) -> Result<(Vec<Tensor>, Vec<Vec<f32>>)> {
+        resident: Option<&crate::cell::Resident>,
+    ) -> Result<(Vec<Tensor>, Vec<Vec<f32>>, bool)> {
         let b = current.len();
         if inputs.len() != plan.inputs.len() {
             let names: Vec<&str> = plan.inputs.iter().map(|p| p.name.as_str()).collect();
@@ -252,10 +460,10 @@ impl Model {
             feed[p.graph_index] = Some(to_graph_input(p, data, t, b)?);
         }
         let staged: Vec<Vec<f32>> = current.iter().map(|s| s.to_vec()).collect();
-        let mut hook = BatchHook { cells: &plan.cells, current, staged };
+        let mut hook = BatchHook { cells: &plan.cells, current, staged, resident, on_device: false };
         let outs = self.graph().execute_async(&plan.schedule, feed, &mut hook, self.kernels()).await?;
         let outs = plan.outputs.iter().zip(outs).map(|(o, t)| from_graph_output(o, t)).collect::<Result<Vec<_>>>()?;
-        Ok((outs, hook.staged))
+        Ok((outs, hook.staged, hook.on_device))
     }
 }
 
@@ -297,9 +505,7 @@ impl Session {
         }
         let model = self.model.clone();
         let plan = model.session_plan()?;
-        let (outs, mut staged) = model.execute_sessions(plan, vec![&self.state], inputs, steps).await?;
-        self.state = staged.pop().unwrap_or_default();
-        self.steps += steps as u64;
+        let outs = model.call_sessions(plan, &mut [self], inputs, steps).await?;
         outs.into_iter().map(|t| drop_leading(t, 1)).collect()
     }
 
@@ -307,11 +513,48 @@ impl Session {
     pub fn reset(&mut self) {
         self.state.iter_mut().for_each(|v| *v = 0.0);
         self.steps = 0;
+        self.host_changed();
     }
 
-    /// The raw state: every layer's `h` then `c`, in the model's layer order.
-    pub fn state(&self) -> &[f32] {
-        &self.state
+    /// Whether the newest state is on the device only ([`Model::sync_async`] brings it back).
+    pub fn stale(&self) -> bool {
+        self.version != self.host_version
+    }
+
+    /// The host copy became the state (reset, set): a new version the device does not hold.
+    fn host_changed(&mut self) {
+        self.version = fresh();
+        self.host_version = self.version;
+        self.journal.clear();
+    }
+
+    /// The raw state: every layer's `h` then `c`, in the model's layer order. An error while the
+    /// newest state is on the GPU only ([`Session::stale`]): sync first.
+    pub fn state(&self) -> Result<&[f32]> {
+        if self.stale() {
+            return Err(Error::InvalidArgument(
+                "the session's newest state is on the GPU: sync it first (Model::sync, or await model.idle() in JS)"
+                    .into(),
+            ));
+        }
+        Ok(&self.state)
+    }
+
+    /// Values in the raw state.
+    pub fn state_len(&self) -> usize {
+        self.state.len()
+    }
+
+    /// [`Model::sync`] for this session alone.
+    pub fn sync(&mut self) -> Result<()> {
+        let model = self.model.clone();
+        model.sync(&mut [self])
+    }
+
+    /// [`Model::sync_async`] for this session alone.
+    pub async fn sync_async(&mut self) -> Result<()> {
+        let model = self.model.clone();
+        model.sync_async(&mut [self]).await
     }
 
     /// Replaces the raw state (same length as [`Session::state`]).
@@ -324,12 +567,28 @@ impl Session {
             )));
         }
         self.state.copy_from_slice(state);
+        self.host_changed();
         Ok(())
     }
 
     pub(crate) fn set_steps(&mut self, steps: u64) {
         self.steps = steps;
     }
+}
+
+/// Each session's part of a call's inputs (session-major, `t` steps each).
+fn split_sessions(plan: &SessionPlan, inputs: Vec<Data>, b: usize, t: usize) -> Vec<Vec<Data>> {
+    let mut parts: Vec<Vec<Data>> = vec![Vec::with_capacity(inputs.len()); b];
+    for (p, data) in plan.inputs.iter().zip(inputs) {
+        let n = t * p.step_len();
+        for (i, part) in parts.iter_mut().enumerate() {
+            part.push(match &data {
+                Data::F32(v) => Data::F32(v.get(i * n..(i + 1) * n).unwrap_or_default().to_vec()),
+                Data::I64(v) => Data::I64(v.get(i * n..(i + 1) * n).unwrap_or_default().to_vec()),
+            });
+        }
+    }
+    parts
 }
 
 /// Removes the leading batch axis of size 1.

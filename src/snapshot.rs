@@ -37,14 +37,15 @@ fn layout_bytes(session: &Session) -> Result<Vec<u8>> {
 impl Session {
     /// Serializes the session's state.
     pub fn save_state(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(64 + self.state().len() * 4);
+        let state = self.state()?;
+        let mut v = Vec::with_capacity(64 + state.len() * 4);
         v.extend_from_slice(MAGIC);
         v.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         v.extend_from_slice(&self.model().fingerprint());
         v.extend_from_slice(&layout_bytes(self)?);
         v.extend_from_slice(&self.steps().to_le_bytes());
-        v.extend_from_slice(&(self.state().len() as u32).to_le_bytes());
-        self.state().iter().for_each(|x| v.extend_from_slice(&x.to_le_bytes()));
+        v.extend_from_slice(&(state.len() as u32).to_le_bytes());
+        state.iter().for_each(|x| v.extend_from_slice(&x.to_le_bytes()));
         let sum = checksum(&v);
         v.extend_from_slice(&sum.to_le_bytes());
         Ok(v)
@@ -85,10 +86,10 @@ impl Session {
         }
         let steps = u64::from_le_bytes(take(8)?.try_into().map_err(|_| Error::CorruptState("bad steps".into()))?);
         let n = u32_at(take(4)?) as usize;
-        if n != self.state().len() {
+        if n != self.state_len() {
             return Err(Error::StateMismatch(format!(
                 "snapshot holds {n} values, the model's state has {}",
-                self.state().len()
+                self.state_len()
             )));
         }
         let raw = take(n.checked_mul(4).ok_or_else(|| Error::CorruptState("bad length".into()))?)?;

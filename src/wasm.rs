@@ -410,6 +410,29 @@ impl Model {
         self.spawn(ids.to_vec(), tokens(x), Call::Batch)
     }
 
+    /// Brings back from the GPU the state of every session whose newest state is there only (a
+    /// GPU model keeps it on the device between calls), so that `saveState` can read it. Sessions
+    /// with a call in flight are left alone. Resolves when done; a no-op on the CPU.
+    #[wasm_bindgen(js_name = syncAsync)]
+    pub fn sync_async(&self) -> js_sys::Promise {
+        let (model, table) = (self.inner.clone(), self.table.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let ids: Vec<u32> = match table.try_borrow() {
+                Ok(t) => t.sessions.iter().filter(|(_, s)| s.stale()).map(|(&id, _)| id).collect(),
+                Err(_) => return Err(err(busy()).into()),
+            };
+            if ids.is_empty() {
+                return Ok(JsValue::UNDEFINED);
+            }
+            let mut taken = Taken::new(&table, &ids).map_err(err)?;
+            let mut refs: Vec<&mut crate::Session> = taken.items.iter_mut().map(|(_, s)| s).collect();
+            let result = model.sync_async(&mut refs).await;
+            drop(taken);
+            result.map_err(err)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     /// The whole graph as ONNX defines it, without sessions (what `webrnn run` does): one
     /// `{dims, data}` per graph input, in order (`data`: Float32Array, or Int32Array /
     /// BigInt64Array for integer tensors). Resolves to one `{dims, data}` per graph output

@@ -126,15 +126,13 @@ struct Built {
 impl Built {
     fn inputs(&self) -> RecurrentInputs<'_> {
         RecurrentInputs {
-            x: &self.x,
-            w: &self.w,
-            r: &self.r,
             b: self.bias.as_ref(),
             sequence_lens: self.lens.as_ref(),
             initial_h: self.init_h.as_ref(),
             initial_c: self.init_c.as_ref(),
             p: self.p.as_ref(),
             proj: self.proj.as_ref(),
+            ..RecurrentInputs::new(&self.x, &self.w, &self.r)
         }
     }
 }

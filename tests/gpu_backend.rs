@@ -196,6 +196,33 @@ fn input_projection_kernels_match_their_cpu_twins_across_tile_edges() {
 }
 
 #[test]
+fn state_slots_matches_its_cpu_twin() {
+    let Some(k) = gpu_or_skip("state_slots_matches_its_cpu_twin") else { return };
+    let mut rng = Rng::new(9);
+    // (batch, out, hidden, dirs, lstm, steps): sizes across the 64-wide workgroups, both
+    // directions' parts of a slot, gather and scatter, h in either half of the working state.
+    for (batch, out, hidden, dirs, lstm, steps) in
+        [(1, 1, 1, 1, false, 1), (3, 65, 65, 2, true, 2), (7, 5, 130, 1, true, 3), (300, 64, 64, 1, false, 4)]
+    {
+        let slot_len = dirs * out + if lstm { dirs * hidden } else { 0 };
+        let slots: Vec<u32> = (0..batch as u32).map(|b| (b * 7 + 3) % (batch as u32 + 5)).collect();
+        let pool = rng.vec((batch + 5) * slot_len, 1.0);
+        let state = rng.vec(2 * batch * out + batch * hidden, 1.0);
+        for d in 0..dirs {
+            for to_pool in [false, true] {
+                let dims = webrnn::cell::Dims { seq: steps, batch, input: 1, hidden, out, dirs, gates: 1 };
+                let p = webrnn::gpu::layer::SlotParams::new(&dims, slot_len, lstm, d, to_pool, steps);
+                let got = webrnn::gpu::block_on(k.context().state_slots(&p, &slots, &pool, &state)).unwrap();
+                let (mut want_pool, mut want_state) = (pool.clone(), state.clone());
+                cpu_twin::state_slots(&p, &slots, &mut want_pool, &mut want_state);
+                assert_ne!((&want_pool, &want_state), (&pool, &state), "the twin moved nothing ({p:?})");
+                assert_eq!(got, (want_pool, want_state), "{p:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn after_device_loss_the_kernels_fall_back_to_the_cpu() {
     if gpu_or_skip("after_device_loss_the_kernels_fall_back_to_the_cpu").is_none() {
         return;

@@ -177,6 +177,7 @@ export async function startStream({ onFatal }) {
     }
     // Moving to another backend keeps every sensor's state: snapshot out, snapshot in.
     const keep = count === n && model && nextModel !== model;
+    if (keep) await model.idle(); // on WebGPU the newest state is on the GPU until then
     const next = [];
     generation++;
     for (let i = 0; i < count; i++) {

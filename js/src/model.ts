@@ -187,10 +187,18 @@ export class Model {
     this.#check();
     if (!Array.isArray(inputs)) throw new InvalidArgumentError('runGraph takes an array of { dims, data } tensors');
     const w = this.#wasm;
-    const run = async (): Promise<GraphTensor[]> => {
+    return this.#enqueue(async () => (await w.runGraph(inputs as unknown as unknown[])) as GraphTensor[]);
+  }
+
+  /**
+   * Runs `call` after every call queued so far (however they ended); its errors become typed
+   * errors, and the GPU's state is checked after it.
+   */
+  #enqueue<T>(call: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
       if (this.#broken) throw this.#broken;
       try {
-        return (await w.runGraph(inputs as unknown as unknown[])) as GraphTensor[];
+        return await call();
       } catch (e) {
         throw this._failed(e);
       } finally {
@@ -204,10 +212,14 @@ export class Model {
 
   /**
    * Resolves when every call made so far on this model has settled (on WebGPU they are queued;
-   * on the CPU there is never anything pending). Save or snapshot after it.
+   * on the CPU there is never anything pending). Save or snapshot after it: on WebGPU a session's
+   * state stays on the GPU between calls, and `idle()` also brings it back for `saveState`
+   * (`StateStore.save` waits for it on its own).
    */
   idle(): Promise<void> {
-    return this.#queue.then(() => undefined);
+    if (this.#gpu === null) return this.#queue.then(() => undefined);
+    const w = this.#wasm;
+    return this.#enqueue(() => w.syncAsync() as Promise<void>);
   }
 
   /** Frees the model and all its sessions. */
@@ -272,23 +284,12 @@ export class Model {
       this.#counters.record(now() - start, steps, y);
       return y;
     }
-    const gpu = this.#gpu;
-    const run = async (): Promise<Float32Array> => {
-      if (this.#broken) throw this.#broken;
+    return this.#enqueue(async () => {
       const start = now();
-      try {
-        const y = await promise();
-        this.#counters.record(now() - start, steps, y);
-        return y;
-      } catch (e) {
-        throw this._failed(e);
-      } finally {
-        gpu.check();
-      }
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
+      const y = await promise();
+      this.#counters.record(now() - start, steps, y);
+      return y;
+    });
   }
 
   /** @internal Checks and converts an input of `steps` time steps. */
@@ -393,7 +394,11 @@ export class Session {
     return y;
   }
 
-  /** The state as a snapshot: versioned, bound to the model's fingerprint, checksummed. */
+  /**
+   * The state as a snapshot: versioned, bound to the model's fingerprint, checksummed. On WebGPU
+   * `await model.idle()` first (the newest state is on the GPU until then; this throws
+   * InvalidArgumentError saying so).
+   */
   saveState(): Uint8Array {
     this.#check();
     return this.model._call(() => this.#p.wasm.saveState(this.#handle));

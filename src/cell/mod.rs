@@ -117,12 +117,41 @@ pub struct RecurrentInputs<'a> {
     pub initial_c: Option<&'a Tensor>,
     pub p: Option<&'a Tensor>,
     pub proj: Option<&'a Tensor>,
+    /// Set by sessions on a backend that keeps state on its device ([`Resident`]); `None` elsewhere.
+    pub resident: Option<&'a Resident>,
+}
+
+/// The sessions of a batch whose state a backend may keep on its device between calls (the GPU's
+/// state pool): per batch entry the session's id and the state version it is at, and whether
+/// `initial_h`/`initial_c` hold that state (else only the device does).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resident {
+    pub sessions: Vec<u64>,
+    pub versions: Vec<u64>,
+    pub host_valid: Vec<bool>,
+    /// The version every session of the batch is at after the call.
+    pub next: u64,
+    /// Bring the final state back too (the sessions refresh their host copy).
+    pub read_back: bool,
+    /// The nodes whose final state the call itself reads (it comes back from them).
+    pub read_nodes: Vec<usize>,
 }
 
 impl<'a> RecurrentInputs<'a> {
     /// `X`, `W` and `R` with every optional input absent; set the others with struct update syntax.
     pub fn new(x: &'a Tensor, w: &'a Tensor, r: &'a Tensor) -> Self {
-        RecurrentInputs { x, w, r, b: None, sequence_lens: None, initial_h: None, initial_c: None, p: None, proj: None }
+        RecurrentInputs {
+            x,
+            w,
+            r,
+            b: None,
+            sequence_lens: None,
+            initial_h: None,
+            initial_c: None,
+            p: None,
+            proj: None,
+            resident: None,
+        }
     }
 }
 
@@ -132,6 +161,9 @@ pub struct RecurrentOutputs {
     pub y_h: Tensor,
     /// LSTM only.
     pub y_c: Option<Tensor>,
+    /// The final state stayed on the device only ([`Resident`]): `y_h` and `y_c` are zeros, not
+    /// the state.
+    pub on_device: bool,
 }
 
 /// Validated sizes of one invocation.
@@ -392,6 +424,7 @@ pub fn finish_outputs(
             y: Tensor::from_f32(vec![seq, dirs, batch, out], y)?,
             y_h: Tensor::from_f32(vec![dirs, batch, out], y_h)?,
             y_c: y_c.map(|c| Tensor::from_f32(vec![dirs, batch, hidden], c)).transpose()?,
+            on_device: false,
         });
     }
     // layout 1: Y [B, T, D, out], Y_h [B, D, out], Y_c [B, D, H].
@@ -411,6 +444,7 @@ pub fn finish_outputs(
         y_c: y_c
             .map(|c| Tensor::from_f32(vec![batch, dirs, hidden], swap_leading(&c, dirs, batch, hidden)))
             .transpose()?,
+        on_device: false,
     })
 }
 

@@ -71,6 +71,7 @@ pub fn step_throughput(
         initial_c: matches!(cell, CellKind::Lstm { .. }).then_some(&c0),
         p: None,
         proj: None,
+        resident: None,
     };
     kernels.run(0, &spec, &inputs)?;
     let started = Instant::now();

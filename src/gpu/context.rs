@@ -33,11 +33,14 @@ pub struct GpuContext {
     gate: Gate,
     pub gemm_layout: wgpu::BindGroupLayout,
     pub step_layout: wgpu::BindGroupLayout,
+    pub slots_layout: wgpu::BindGroupLayout,
     pub input_projection: wgpu::ComputePipeline,
     pub input_projection_gemv: wgpu::ComputePipeline,
     /// Step kernels for batches above [`shaders::SMALL_BATCH`], and for small ones.
     pub tiled: StepPipelines,
     pub small_batch: StepPipelines,
+    /// Sessions' state between a node's state pool and a run ([`shaders::STATE_SLOTS`]).
+    pub state_slots: wgpu::ComputePipeline,
 }
 
 /// The compiled step kernels of one matrix-product strategy.
@@ -159,6 +162,15 @@ impl GpuContext {
                 entry(6, READ, false, None),
             ],
         });
+        let slots_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("state_slots"),
+            entries: &[
+                entry(0, UNIFORM, true, Some(shaders::SLOT_PARAMS_SIZE)),
+                entry(1, READ, false, None),
+                entry(2, READ_WRITE, false, None),
+                entry(3, READ_WRITE, false, None),
+            ],
+        });
         let pipeline = |kernel: Kernel, layout: &wgpu::BindGroupLayout| {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.entry),
@@ -188,6 +200,7 @@ impl GpuContext {
         };
         let tiled = steps(shaders::STEP_TILED);
         let small_batch = steps(shaders::STEP_SMALL_BATCH);
+        let state_slots = pipeline(shaders::STATE_SLOTS, &slots_layout);
         if let Some(e) = scope.pop().await {
             return Err(gpu_err("kernel compilation failed", e));
         }
@@ -202,10 +215,12 @@ impl GpuContext {
             gate: Gate::default(),
             gemm_layout,
             step_layout,
+            slots_layout,
             input_projection,
             input_projection_gemv,
             tiled,
             small_batch,
+            state_slots,
         })
     }
 

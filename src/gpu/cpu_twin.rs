@@ -3,9 +3,37 @@
 //! these in `tests/gpu_kernels.rs`, and [`run_node`] — the whole GPU pipeline on the CPU — against
 //! the scalar reference, so a failure points at either the kernel or the orchestration.
 
-use super::layer::{self, StepParams, FLAG_INPUT_FORGET, FLAG_LINEAR_BEFORE_RESET};
+use super::layer::{self, SlotParams, StepParams, FLAG_INPUT_FORGET, FLAG_LINEAR_BEFORE_RESET};
 use crate::cell::{self, CellKind, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::Result;
+
+/// `state_slots` of state_slots.wgsl: gathers (`to_pool == 0`) or scatters the state of the batch's
+/// sessions between `pool` and `state`. Indices outside the buffers are skipped, as WGSL's
+/// bounds-checked accesses would leave them.
+pub fn state_slots(p: &SlotParams, slots: &[u32], pool: &mut [f32], state: &mut [f32]) {
+    let mut move_value = |q: usize, s: usize| {
+        let (Some(pv), Some(sv)) = (pool.get(q).copied(), state.get(s).copied()) else {
+            return;
+        };
+        if p.to_pool == 1 {
+            pool[q] = sv;
+        } else {
+            state[s] = pv;
+        }
+    };
+    let (out, hidden) = (p.out as usize, p.hidden as usize);
+    for (b, &slot) in slots.iter().enumerate().take(p.batch as usize) {
+        let base = slot as usize * p.slot_len as usize;
+        for i in 0..out.max(hidden) {
+            if i < out {
+                move_value(base + p.slot_h as usize + i, p.state_h as usize + b * out + i);
+            }
+            if p.has_c == 1 && i < hidden {
+                move_value(base + p.slot_c as usize + i, p.state_c as usize + b * hidden + i);
+            }
+        }
+    }
+}
 
 /// `sigmoid_clamped` of cell_math.wgsl.
 pub fn sigmoid_clamped(x: f32) -> f32 {

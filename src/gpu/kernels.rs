@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::context::GpuContext;
-use super::recurrent::{self, GpuWeights};
-use crate::backend::{Backend, LocalFuture, RecurrentKernels};
+use super::pool::{Pools, ResidentRun};
+use super::recurrent::{self, GpuWeights, RunOptions};
+use crate::backend::{Backend, DeviceStates, LocalFuture, RecurrentKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::cpu::CpuKernels;
 use crate::error::{Error, Result};
@@ -55,6 +56,11 @@ pub struct GpuKernels {
     cpu: CpuKernels,
     nodes: HashMap<usize, NodeInfo>,
     weights: Mutex<HashMap<usize, Arc<GpuWeights>>>,
+    /// Sessions' state kept on the device between calls, per node.
+    pools: Pools,
+    /// Whether sessions may keep their state here: every recurrent node runs on the GPU with the
+    /// graph's constant weights (set by `prepare`).
+    resident_ok: bool,
 }
 
 impl std::fmt::Debug for GpuKernels {
@@ -83,6 +89,8 @@ impl GpuKernels {
             cpu: CpuKernels::default(),
             nodes: HashMap::new(),
             weights: Mutex::new(HashMap::new()),
+            pools: Pools::default(),
+            resident_ok: false,
         }
     }
 
@@ -120,29 +128,39 @@ impl GpuKernels {
         inputs: &RecurrentInputs<'_>,
     ) -> Result<RecurrentOutputs> {
         let dims = cell::check_inputs(spec, inputs)?;
-        // A lost device cannot come back; the state is the caller's (read back after every run),
-        // so the CPU carries on from exactly where the GPU stopped.
-        if recurrent::unsupported(inputs, &dims).is_some() || self.ctx.is_lost() {
-            FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
-            return self.cpu.run(node, spec, inputs);
-        }
-        let want_y = self.nodes.get(&node).is_none_or(|n| n.y_used);
-        let result = match self.weights(node, inputs, &dims).await {
-            Ok(weights) => {
-                let barrier_free = match self.choice {
-                    KernelChoice::Auto => self.ctx.software,
-                    KernelChoice::Tiled => false,
-                    KernelChoice::BarrierFree => true,
-                };
-                self.ctx.run_recurrent(spec, inputs, &weights, want_y, barrier_free).await
+        let resident = inputs.resident.filter(|_| self.resident_ok);
+        // A lost device cannot come back. The CPU carries on from the caller's state, unless a
+        // session's newest state was on the device only: its caller replays it first.
+        let cpu = |why: &str| {
+            if resident.is_some_and(|r| r.host_valid.iter().any(|v| !v)) {
+                return Err(Error::BackendUnavailable(format!("GPU {why}: a session's state must be replayed")));
             }
+            FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
+            self.cpu.run(node, spec, inputs)
+        };
+        if let Some(why) = recurrent::unsupported(inputs, &dims) {
+            return cpu(why);
+        }
+        if self.ctx.is_lost() {
+            return cpu("device lost");
+        }
+        let info = self.nodes.get(&node);
+        let options = RunOptions {
+            want_y: info.is_none_or(|n| n.y_used),
+            barrier_free: match self.choice {
+                KernelChoice::Auto => self.ctx.software,
+                KernelChoice::Tiled => false,
+                KernelChoice::BarrierFree => true,
+            },
+            resident: resident.map(|resident| ResidentRun { resident, pools: &self.pools, node }),
+            state_used: resident.is_some_and(|r| r.read_nodes.contains(&node)),
+        };
+        let result = match self.weights(node, inputs, &dims).await {
+            Ok(weights) => self.ctx.run_recurrent(spec, inputs, &weights, &options).await,
             Err(e) => Err(e),
         };
         match result {
-            Err(_) if self.ctx.is_lost() => {
-                FALLBACK_RUNS.fetch_add(1, Ordering::Relaxed);
-                self.cpu.run(node, spec, inputs)
-            }
+            Err(_) if self.ctx.is_lost() => cpu("device lost"),
             r => {
                 GPU_RUNS.fetch_add(1, Ordering::Relaxed);
                 r
@@ -156,20 +174,54 @@ impl RecurrentKernels for GpuKernels {
         Backend::Gpu
     }
 
+    fn keeps_state(&self) -> bool {
+        self.resident_ok && !self.ctx.is_lost()
+    }
+
+    fn holds_state(&self, nodes: &[usize], session: u64, version: u64) -> bool {
+        self.keeps_state() && self.pools.holds(nodes, session, version)
+    }
+
+    fn read_state<'a>(
+        &'a self,
+        node: usize,
+        sessions: &'a [u64],
+        versions: &'a [u64],
+    ) -> Option<LocalFuture<'a, Result<DeviceStates>>> {
+        Some(Box::pin(async move {
+            if self.ctx.is_lost() {
+                return Ok(vec![None; sessions.len()]);
+            }
+            self.ctx.read_slots(&self.pools, node, sessions, versions).await
+        }))
+    }
+
+    fn release_state(&self, session: u64) {
+        if let Ok(mut r) = self.pools.released.lock() {
+            r.push(session);
+        }
+    }
+
     fn prepare(&mut self, graph: &Graph) -> Result<()> {
         self.cpu.prepare(graph)?;
         let constant = |id: Option<&Option<usize>>| {
             id.copied().flatten().and_then(|v| graph.constants.get(v)).and_then(|c| address(c.as_ref()))
         };
+        let read = |v: Option<crate::graph::ValueId>| {
+            v.is_some_and(|y| {
+                graph.outputs.iter().any(|o| o.id == y) || graph.nodes.iter().any(|m| m.inputs.contains(&Some(y)))
+            })
+        };
+        let mut resident_ok = true;
         for (i, node, _) in graph.recurrent_nodes() {
-            let y = node.outputs.first().copied().flatten();
-            let y_used = y.is_some_and(|y| {
-                graph.outputs.iter().any(|o| o.id == y) || graph.nodes.iter().any(|n| n.inputs.contains(&Some(y)))
-            });
             let constants =
                 [rec_input::W, rec_input::R, rec_input::B, rec_input::P].map(|s| constant(node.inputs.get(s)));
-            self.nodes.insert(i, NodeInfo { constants, y_used });
+            let has_proj = node.inputs.get(rec_input::PROJ).copied().flatten().is_some();
+            resident_ok &= constants[0].is_some() && constants[1].is_some() && !has_proj;
+            let y = node.outputs.first().copied().flatten();
+            self.nodes.insert(i, NodeInfo { constants, y_used: read(y) });
         }
+        self.resident_ok = resident_ok;
         Ok(())
     }
 

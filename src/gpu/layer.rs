@@ -8,6 +8,64 @@ use crate::error::Result;
 pub const FLAG_LINEAR_BEFORE_RESET: u32 = 1;
 pub const FLAG_INPUT_FORGET: u32 = 2;
 
+/// The uniform of `state_slots`, field for field `SlotParams` of `shaders/state_slots.wgsl`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotParams {
+    pub batch: u32,
+    pub out: u32,
+    pub hidden: u32,
+    pub slot_len: u32,
+    pub slot_h: u32,
+    pub slot_c: u32,
+    pub state_h: u32,
+    pub state_c: u32,
+    pub has_c: u32,
+    pub to_pool: u32,
+}
+
+impl SlotParams {
+    /// Direction `d`'s gather (`to_pool` false: before its first step) or scatter (after step
+    /// `steps`, whose h is in the half of the working state that step wrote) for a run of `dims`.
+    pub fn new(dims: &crate::cell::Dims, slot_len: usize, lstm: bool, d: usize, to_pool: bool, steps: usize) -> Self {
+        let crate::cell::Dims { batch, out, hidden, dirs, .. } = *dims;
+        SlotParams {
+            batch: batch as u32,
+            out: out as u32,
+            hidden: hidden as u32,
+            slot_len: slot_len as u32,
+            slot_h: (d * out) as u32,
+            slot_c: (dirs * out + d * hidden) as u32,
+            state_h: if to_pool { ((steps % 2) * batch * out) as u32 } else { 0 },
+            state_c: (2 * batch * out) as u32,
+            has_c: lstm as u32,
+            to_pool: to_pool as u32,
+        }
+    }
+
+    /// The 48 bytes of the WGSL struct (twelve u32, the last two padding).
+    pub fn to_bytes(&self) -> [u8; 48] {
+        let words: [u32; 12] = [
+            self.batch,
+            self.out,
+            self.hidden,
+            self.slot_len,
+            self.slot_h,
+            self.slot_c,
+            self.state_h,
+            self.state_c,
+            self.has_c,
+            self.to_pool,
+            0,
+            0,
+        ];
+        let mut b = [0u8; 48];
+        for (chunk, w) in b.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+}
+
 /// The uniform of the step kernels, field for field `StepParams` of `shaders/step_params.wgsl`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepParams {

@@ -19,6 +19,7 @@ pub mod context;
 pub mod cpu_twin;
 mod kernels;
 pub mod layer;
+pub mod pool;
 pub mod recurrent;
 pub mod self_test;
 pub mod shaders;

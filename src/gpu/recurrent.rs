@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use super::context::{gpu_err, GpuContext};
 use super::cpu_twin::scatter_y;
 use super::layer::{self, PackedDirection};
+use super::pool::{Gathered, ResidentRun};
 use super::shaders::{GEMM_TILE, GEMV_ROWS, GEMV_UNITS, SMALL_BATCH, STEP_PARAMS_SIZE, STEP_TILE};
 use crate::cell::{self, CellKind, Dims, Direction, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::{Error, Result};
@@ -51,6 +52,32 @@ struct Scratch {
     y_cap: usize,
     /// Per direction: the input projection's and the steps' bind groups.
     groups: Vec<(wgpu::BindGroup, wgpu::BindGroup)>,
+}
+
+/// How [`GpuContext::run_recurrent`] runs a node.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Read `Y` back (else it comes back as zeros: nobody reads it).
+    pub want_y: bool,
+    /// The kernels without workgroup barriers for every batch (else only for small batches).
+    pub barrier_free: bool,
+    /// The sessions' state lives in the node's state pool ([`super::pool`]).
+    pub resident: Option<ResidentRun<'a>>,
+    /// Something in the graph reads `Y_h`/`Y_c`: bring the final state back even when resident.
+    pub state_used: bool,
+}
+
+/// One node run's inputs, sizes and buffers, as [`GpuContext::run_chunks`] reads them.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    spec: &'a RecurrentSpec,
+    inputs: &'a RecurrentInputs<'a>,
+    dims: &'a Dims,
+    lens: &'a [u32],
+    steps: usize,
+    chunk: usize,
+    scratch: &'a Scratch,
+    gathered: Option<&'a Gathered>,
 }
 
 /// Why the GPU path does not run a node (the caller runs it on the CPU instead), or `None`.
@@ -195,53 +222,133 @@ impl GpuContext {
         result
     }
 
-    /// Runs one recurrent node. `weights` from [`GpuContext::upload_weights`] for these inputs;
-    /// `want_y`: read `Y` back (else it comes back as zeros: nobody reads it). `barrier_free`:
-    /// the kernels without workgroup barriers for every batch (else only for small batches).
+    /// Runs one recurrent node. `weights` from [`GpuContext::upload_weights`] for these inputs.
+    /// Resident runs leave the final state in the pool and bring it back only when asked
+    /// ([`RecurrentOutputs::on_device`] says whether `y_h`/`y_c` hold it).
     pub async fn run_recurrent(
         &self,
         spec: &RecurrentSpec,
         inputs: &RecurrentInputs<'_>,
         weights: &GpuWeights,
-        want_y: bool,
-        barrier_free: bool,
+        options: &RunOptions<'_>,
     ) -> Result<RecurrentOutputs> {
         let dims = cell::check_inputs(spec, inputs)?;
         let _exclusive = self.exclusive().await?;
         // Allocation runs inside error scopes (`scratch`); the steps themselves only record
         // commands on buffers that exist, and any error they still raise lands in the uncaptured
         // log, checked once the results are back (a scope pop is a round trip to the GPU process).
-        let result = self.run_directions(spec, inputs, &dims, weights, want_y, barrier_free).await;
+        let result = self.run_directions(spec, inputs, &dims, weights, options).await;
         self.take_errors()?;
-        let (y, y_h, y_c) = result?;
-        cell::finish_outputs(spec, &dims, y, y_h, y_c)
+        let (y, y_h, y_c, on_device) = result?;
+        let mut out = cell::finish_outputs(spec, &dims, y, y_h, y_c)?;
+        out.on_device = on_device;
+        Ok(out)
     }
 
+    /// The run proper: `(Y, Y_h, Y_c, whether the state stayed on the device only)`. A resident
+    /// run takes the node's pool out for its duration and puts it back however it ends.
     async fn run_directions(
         &self,
         spec: &RecurrentSpec,
         inputs: &RecurrentInputs<'_>,
         dims: &Dims,
         weights: &GpuWeights,
-        want_y: bool,
-        barrier_free: bool,
-    ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
-        let Dims { seq, batch, input, hidden, out, dirs, gates } = *dims;
-        if weights.dirs.len() != dirs {
+        options: &RunOptions<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>, bool)> {
+        if weights.dirs.len() != dims.dirs {
             return Err(Error::InvalidArgument("GPU weights belong to another node".into()));
         }
         let lens = layer::lengths(inputs, dims)?;
         let steps = lens.iter().copied().max().unwrap_or(0) as usize;
-        let x0 = layer::x_layout0(spec, dims, inputs.x.as_f32()?);
-        let h0 = layer::state_layout0(spec, dims, inputs.initial_h.map(|t| t.as_f32()).transpose()?, out);
-        let c0 = layer::state_layout0(spec, dims, inputs.initial_c.map(|t| t.as_f32()).transpose()?, hidden);
-        let is_lstm = matches!(spec.cell, CellKind::Lstm { .. });
-        let gh = gates * hidden;
+        let (scratch, chunk) = self.scratch_for(dims, weights, options.barrier_free, steps).await?;
+        let gathered = match &options.resident {
+            Some(run) => {
+                let is_lstm = matches!(spec.cell, CellKind::Lstm { .. });
+                let h0 = layer::state_layout0(spec, dims, inputs.initial_h.map(|t| t.as_f32()).transpose()?, dims.out);
+                let c0 =
+                    layer::state_layout0(spec, dims, inputs.initial_c.map(|t| t.as_f32()).transpose()?, dims.hidden);
+                Some(self.gather(run, dims, is_lstm, &h0, &c0, &scratch.state, steps)?)
+            }
+            None => None,
+        };
+        let run = Run { spec, inputs, dims, lens: &lens, steps, chunk, scratch: &scratch, gathered: gathered.as_ref() };
+        let result = self.run_chunks(&run, options).await;
+        if let (Some(r), Some(g)) = (&options.resident, gathered) {
+            self.scatter_done(r, g, result.is_ok());
+        }
+        if result.is_ok() {
+            if let Ok(mut slot) = weights.scratch.lock() {
+                *slot = Some(scratch);
+            }
+        }
+        result
+    }
 
-        // Tiling against the adapter's limits.
+    /// The scratch buffers for a run of this shape (the node's from its last run when the shape is
+    /// the same, else new ones) and the steps per chunk.
+    async fn scratch_for(
+        &self,
+        dims: &Dims,
+        weights: &GpuWeights,
+        barrier_free: bool,
+        steps: usize,
+    ) -> Result<(Scratch, usize)> {
+        let Dims { batch, input, hidden, out, gates, .. } = *dims;
+        let gh = gates * hidden;
         let lim = &self.limits;
         let max_groups = lim.max_compute_workgroups_per_dimension as usize;
-        let (tile, step_tile) = (GEMM_TILE as usize, STEP_TILE as usize);
+        let tile = GEMM_TILE as usize;
+        let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size) as usize;
+        let per_step = batch * gh.max(input).max(out) * 4;
+        let by_binding = binding / per_step.max(1);
+        // Rows per workgroup of the input projection: 4 in its GEMV form.
+        let by_dispatch = max_groups * if barrier_free { 4 } else { tile } / batch.max(1);
+        let chunk = CHUNK_STEPS.min(steps.max(1)).min(by_binding).min(by_dispatch);
+        if chunk == 0 {
+            return Err(Error::BackendUnavailable(format!(
+                "GPU: one step of batch {batch} x {gh} gate rows needs {per_step} bytes, the adapter binds at most {binding}"
+            )));
+        }
+        let state_len = 2 * batch * out + batch * hidden;
+        self.check_binding("recurrent state", (state_len * 4) as u64)?;
+        let align = STEP_PARAMS_SIZE.next_multiple_of((lim.min_uniform_buffer_offset_alignment as u64).max(16));
+        let key = [batch, chunk, input, gh, out, state_len, align as usize];
+        let reused = weights.scratch.lock().ok().and_then(|mut slot| slot.take()).filter(|s| s.key == key);
+        let scratch = match reused {
+            Some(s) => s,
+            None => self.scratch(key, weights).await?,
+        };
+        Ok((scratch, chunk))
+    }
+
+    /// Every chunk of every direction.
+    async fn run_chunks(
+        &self,
+        run: &Run<'_>,
+        options: &RunOptions<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>, bool)> {
+        let Run { spec, inputs, dims, lens, steps, chunk, scratch, gathered } = *run;
+        let (want_y, barrier_free) = (options.want_y, options.barrier_free);
+        // The final state comes back unless it stays in the pool and nobody asked for it.
+        let want_state = match (gathered, &options.resident) {
+            (Some(_), Some(r)) => r.resident.read_back || options.state_used,
+            _ => true,
+        };
+        let Dims { seq, batch, input, hidden, out, dirs, gates } = *dims;
+        let x0 = layer::x_layout0(spec, dims, inputs.x.as_f32()?);
+        let is_lstm = matches!(spec.cell, CellKind::Lstm { .. });
+        let gh = gates * hidden;
+        let (h0, c0) = if gathered.is_none() {
+            let h0 = layer::state_layout0(spec, dims, inputs.initial_h.map(|t| t.as_f32()).transpose()?, out);
+            let c0 = layer::state_layout0(spec, dims, inputs.initial_c.map(|t| t.as_f32()).transpose()?, hidden);
+            (h0, c0)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+
+        // Tiling against the adapter's limits.
+        let max_groups = self.limits.max_compute_workgroups_per_dimension as usize;
+        let step_tile = STEP_TILE as usize;
         let small = batch <= SMALL_BATCH || barrier_free;
         let (x_groups, y_groups) = if small {
             (hidden.div_ceil(GEMV_UNITS as usize), batch)
@@ -256,27 +363,8 @@ impl GpuContext {
         if gh.div_ceil(4) > max_groups {
             return Err(Error::BackendUnavailable(format!("GPU: {gh} gate rows exceed the adapter's dispatch limit")));
         }
-        let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size) as usize;
-        let per_step = batch * gh.max(input).max(out) * 4;
-        let by_binding = binding / per_step.max(1);
-        // Rows per workgroup of the input projection: 4 in its GEMV form.
-        let by_dispatch = max_groups * if barrier_free { 4 } else { tile } / batch;
-        let chunk = CHUNK_STEPS.min(steps.max(1)).min(by_binding).min(by_dispatch);
-        if chunk == 0 {
-            return Err(Error::BackendUnavailable(format!(
-                "GPU: one step of batch {batch} x {gh} gate rows needs {per_step} bytes, the adapter binds at most {binding}"
-            )));
-        }
         let state_len = 2 * batch * out + batch * hidden;
-        self.check_binding("recurrent state", (state_len * 4) as u64)?;
-
-        let align = STEP_PARAMS_SIZE.next_multiple_of((lim.min_uniform_buffer_offset_alignment as u64).max(16));
-        let key = [batch, chunk, input, gh, out, state_len, align as usize];
-        let reused = weights.scratch.lock().ok().and_then(|mut slot| slot.take()).filter(|s| s.key == key);
-        let scratch = match reused {
-            Some(s) => s,
-            None => self.scratch(key, weights).await?,
-        };
+        let align = scratch.key[6] as u64;
         let Scratch {
             lens: lens_buf,
             x: x_buf,
@@ -287,9 +375,9 @@ impl GpuContext {
             read,
             y_cap,
             ..
-        } = &scratch;
+        } = scratch;
         let y_cap = *y_cap;
-        self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(&lens));
+        self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(lens));
 
         let mut y = vec![0f32; seq * dirs * batch * out];
         let mut y_h = vec![0f32; dirs * batch * out];
@@ -302,15 +390,17 @@ impl GpuContext {
         };
         let groups = (x_groups as u32, y_groups as u32);
 
-        for d in 0..weights.dirs.len() {
+        for d in 0..dirs {
             let reverse = spec.direction == Direction::Reverse || d == 1;
-            let xd = layer::direction_input(&x0, dims, &lens, reverse);
-            let mut init = vec![0f32; state_len];
-            init[..batch * out].copy_from_slice(&h0[d * batch * out..(d + 1) * batch * out]);
-            if is_lstm {
-                init[2 * batch * out..].copy_from_slice(&c0[d * batch * hidden..(d + 1) * batch * hidden]);
+            let xd = layer::direction_input(&x0, dims, lens, reverse);
+            if gathered.is_none() {
+                let mut init = vec![0f32; state_len];
+                init[..batch * out].copy_from_slice(&h0[d * batch * out..(d + 1) * batch * out]);
+                if is_lstm {
+                    init[2 * batch * out..].copy_from_slice(&c0[d * batch * hidden..(d + 1) * batch * hidden]);
+                }
+                self.queue.write_buffer(state_buf, 0, f32_bytes(&init));
             }
-            self.queue.write_buffer(state_buf, 0, f32_bytes(&init));
 
             let Some((gemm_group, step_group)) = scratch.groups.get(d) else {
                 return Err(Error::InvalidArgument("GPU weights belong to another node".into()));
@@ -318,10 +408,11 @@ impl GpuContext {
 
             let mut s0 = 0;
             let mut final_state = Vec::new();
-            while s0 < steps {
+            // A resident run with no step still moves the state through the working buffer.
+            while s0 < steps || (s0 == 0 && steps == 0) {
                 let n = chunk.min(steps - s0);
                 let rows = n * batch;
-                if input > 0 {
+                if input > 0 && n > 0 {
                     self.queue.write_buffer(x_buf, 0, f32_bytes(&xd[s0 * batch * input..(s0 + n) * batch * input]));
                 }
                 let mut params = vec![0u8; (n as u64 * align) as usize];
@@ -330,16 +421,24 @@ impl GpuContext {
                     let at = k * align as usize;
                     params[at..at + STEP_PARAMS_SIZE as usize].copy_from_slice(&p.to_bytes());
                 }
-                self.queue.write_buffer(params_buf, 0, &params);
-                let gemm = [rows as u32, gh as u32, input as u32, 0];
-                self.queue.write_buffer(gemm_params, 0, bytemuck::cast_slice(&gemm));
+                if n > 0 {
+                    self.queue.write_buffer(params_buf, 0, &params);
+                    let gemm = [rows as u32, gh as u32, input as u32, 0];
+                    self.queue.write_buffer(gemm_params, 0, bytemuck::cast_slice(&gemm));
+                }
 
+                let last = s0 + n >= steps;
                 let mut enc =
                     self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("chunk") });
                 {
                     let mut pass =
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    self.dispatch_projection(&mut pass, gemm_group, rows, gh, barrier_free);
+                    if let (Some(g), 0) = (gathered, s0) {
+                        self.dispatch_slots(&mut pass, g, d, false);
+                    }
+                    if n > 0 {
+                        self.dispatch_projection(&mut pass, gemm_group, rows, gh, barrier_free);
+                    }
                     for k in 0..n {
                         let offset = [(k as u64 * align) as u32];
                         if reset {
@@ -351,40 +450,43 @@ impl GpuContext {
                         pass.set_bind_group(0, step_group, &offset);
                         pass.dispatch_workgroups(groups.0, groups.1, 1);
                     }
+                    if let (Some(g), true) = (gathered, last) {
+                        self.dispatch_slots(&mut pass, g, d, true);
+                    }
                 }
                 let y_len = n * batch * out;
+                let y_back = want_y && n > 0;
                 // The last chunk also brings the final state back: one wait, not two.
-                let last = s0 + n >= steps;
-                if want_y {
+                let state_back = last && want_state;
+                if y_back {
                     enc.copy_buffer_to_buffer(y_buf, 0, read, 0, (y_len * 4) as u64);
                 }
-                if last {
+                if state_back {
                     enc.copy_buffer_to_buffer(state_buf, 0, read, (y_cap * 4) as u64, (state_len * 4) as u64);
                 }
                 self.queue.submit([enc.finish()]);
                 // One span of `read`: Y from 0 when wanted, the state at y_cap on the last chunk.
-                let first = if want_y { 0 } else { y_cap };
-                let end = if last { y_cap + state_len } else { y_len };
-                if want_y || last {
+                let first = if y_back { 0 } else { y_cap };
+                let end = if state_back { y_cap + state_len } else { y_len };
+                if y_back || state_back {
                     let got = self.read_back_many(&[(read, first, end - first)]).await?.pop().unwrap_or_default();
                     if got.len() != end - first {
                         return Err(gpu_err("read-back failed", "short read"));
                     }
-                    if last {
+                    if state_back {
                         final_state = got[y_cap - first..].to_vec();
                     }
-                    if want_y {
-                        scatter_y(&mut y, &got[..y_len], dims, &lens, d, reverse, s0);
+                    if y_back {
+                        scatter_y(&mut y, &got[..y_len], dims, lens, d, reverse, s0);
                     }
+                }
+                if n == 0 {
+                    break;
                 }
                 s0 += n;
             }
-            if steps == 0 {
-                let mut enc =
-                    self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("state") });
-                enc.copy_buffer_to_buffer(state_buf, 0, read, (y_cap * 4) as u64, (state_len * 4) as u64);
-                self.queue.submit([enc.finish()]);
-                final_state = self.read_back_many(&[(read, y_cap, state_len)]).await?.pop().unwrap_or_default();
+            if !want_state {
+                continue;
             }
             let state = final_state;
             if state.len() != state_len {
@@ -396,10 +498,7 @@ impl GpuContext {
                 y_c[d * batch * hidden..(d + 1) * batch * hidden].copy_from_slice(&state[2 * batch * out..]);
             }
         }
-        if let Ok(mut slot) = weights.scratch.lock() {
-            *slot = Some(scratch);
-        }
-        Ok((y, y_h, is_lstm.then_some(y_c)))
+        Ok((y, y_h, is_lstm.then_some(y_c), !want_state))
     }
 
     /// Allocates a run's working buffers and bind groups (`key` as in [`Scratch`]), inside error

@@ -52,6 +52,7 @@ pub async fn self_test(ctx: std::sync::Arc<GpuContext>) -> Result<String> {
                     initial_c: lstm.then_some(&c0),
                     p: lstm.then_some(&p),
                     proj: None,
+                    resident: None,
                 };
                 let future = kernels
                     .run_async(0, &spec, inputs)

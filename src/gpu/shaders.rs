@@ -25,6 +25,8 @@ pub const INPUT_PROJECTION: Kernel = Kernel { entry: "input_projection", parts: 
 /// The input projection for at most [`GEMV_ROWS`] rows.
 pub const INPUT_PROJECTION_GEMV: Kernel =
     Kernel { entry: "input_projection_gemv", parts: &[part!("input_projection_gemv.wgsl")] };
+/// Gathers sessions' state from a node's state pool into a run's working state, and scatters it back.
+pub const STATE_SLOTS: Kernel = Kernel { entry: "state_slots", parts: &[part!("state_slots.wgsl")] };
 /// Row counts up to this take [`INPUT_PROJECTION_GEMV`].
 pub const GEMV_ROWS: usize = 16;
 
@@ -69,7 +71,7 @@ impl StepKernels {
 
 /// Every kernel the backend compiles.
 pub fn kernels() -> Vec<Kernel> {
-    let mut v = vec![INPUT_PROJECTION, INPUT_PROJECTION_GEMV];
+    let mut v = vec![INPUT_PROJECTION, INPUT_PROJECTION_GEMV, STATE_SLOTS];
     v.extend(STEP_TILED.all());
     v.extend(STEP_SMALL_BATCH.all());
     v
@@ -100,6 +102,8 @@ pub fn join(parts: &[(&str, &str)]) -> String {
 
 /// Byte size of the step kernels' uniform `StepParams` (step_params.wgsl).
 pub const STEP_PARAMS_SIZE: u64 = 80;
+/// Byte size of `state_slots`' uniform `SlotParams`.
+pub const SLOT_PARAMS_SIZE: u64 = 48;
 /// Byte size of the GEMM's uniform `GemmParams` (input_projection.wgsl).
 pub const GEMM_PARAMS_SIZE: u64 = 16;
 /// Output tile of `input_projection` (rows and columns).

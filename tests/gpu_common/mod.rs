@@ -42,15 +42,13 @@ pub struct Case {
 impl Case {
     pub fn inputs(&self) -> RecurrentInputs<'_> {
         RecurrentInputs {
-            x: &self.x,
-            w: &self.w,
-            r: &self.r,
             b: self.b.as_ref(),
             sequence_lens: self.lens.as_ref(),
             initial_h: self.h0.as_ref(),
             initial_c: self.c0.as_ref(),
             p: self.p.as_ref(),
             proj: None,
+            ..RecurrentInputs::new(&self.x, &self.w, &self.r)
         }
     }
 }

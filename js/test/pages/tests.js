@@ -201,6 +201,8 @@ export async function deviceLoss() {
   const [gm, cm] = [await r.loadModel(GRU), await cpu.loadModel(GRU)];
   const [sg, sc] = [gm.createSession(), cm.createSession()];
   for (let t = 0; t < 5; t++) await Promise.all([sg.step(tokens(t)), sc.step(tokens(t))]);
+  // The newest state is on the GPU only: what the loss takes, the session rebuilds on the CPU.
+  await rejects('a snapshot of a state on the GPU', () => sg.saveState(), InvalidArgumentError, 'invalid_argument');
   const runsBefore = r.stats().gpu.gpuRuns;
   r._destroyGpuForTesting();
   for (let i = 0; i < 100 && !r.stats().gpu.lost; i++) await new Promise((ok) => setTimeout(ok, 50));
