@@ -1,6 +1,7 @@
 //! Sessions stepped per second: one time step of B sessions through one recurrent layer (what
-//! `Model::step_batch` does per layer), on the GPU and on the CPU backend. Native only; run with
-//! `cargo run --release --example gpu_bench [H] [B...]`.
+//! `Model::step_batch` does per layer), on the GPU and on the CPU backend; and whole
+//! `Model::step_batch` calls of B GPU sessions, whose state stays on the device between calls.
+//! Native only; run with `cargo run --release --example gpu_bench [H] [B...]`.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,8 @@ use crate::backend::Backend;
 use crate::cell::{CellKind, Direction, RecurrentInputs, RecurrentSpec};
 use crate::error::Result;
 use crate::graph::{Graph, Node, Op, ValueDecl};
-use crate::tensor::Tensor;
+use crate::model::{Model, Source};
+use crate::tensor::{DType, Data, Tensor};
 
 /// One measurement.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +44,18 @@ fn layer(cell: CellKind, hidden: usize, batch: usize) -> Result<(Graph, Recurren
             inputs: vec![Some(0), Some(1), Some(2), Some(3), None, Some(4), Some(5)],
             outputs: vec![Some(6), Some(7), Some(8)],
         }],
-        inputs: vec![],
-        outputs: vec![ValueDecl { name: "Y".into(), id: 6, dtype: None, dims: None }],
+        // [T, B, H] with symbolic T and B: what sessions take apart.
+        inputs: [0, 4, 5]
+            .iter()
+            .map(|&id| {
+                let dims = if id == 0 { vec![None, None, Some(hidden)] } else { vec![Some(1), None, Some(hidden)] };
+                ValueDecl { name: names[id].into(), id, dtype: Some(DType::F32), dims: Some(dims) }
+            })
+            .collect(),
+        outputs: [6, 7, 8]
+            .iter()
+            .map(|&id| ValueDecl { name: names[id].into(), id, dtype: Some(DType::F32), dims: None })
+            .collect(),
         constants: vec![None, Some(w), Some(r), Some(b), None, None, None, None, None],
     };
     Ok((graph, spec, [x, h0, c0]))
@@ -84,24 +96,45 @@ pub fn step_throughput(
     Ok(BenchRow { backend, cell, hidden, batch, steps, sessions_per_second: (steps * batch) as f64 / secs })
 }
 
+/// `Model::step_batch` of `batch` GPU sessions on the one-layer model, as an app calls it: the
+/// sessions' state stays in the layer's state pool from call to call (read back every
+/// [`crate::session::JOURNAL_CALLS`] calls). Sessions stepped per second.
+pub fn session_throughput(cell: CellKind, hidden: usize, batch: usize, min_time: Duration) -> Result<f64> {
+    let (graph, _, [x, ..]) = layer(cell, hidden, batch)?;
+    let model = Model::from_graph(graph, Source::StateDict).with_backend(Backend::Gpu)?;
+    let mut sessions = (0..batch).map(|_| model.create_session()).collect::<Result<Vec<_>>>()?;
+    let x = Data::F32(x.as_f32()?.to_vec());
+    let mut step = || model.step_batch(&mut sessions.iter_mut().collect::<Vec<_>>(), vec![x.clone()]);
+    step()?;
+    let started = Instant::now();
+    let mut steps = 0;
+    while steps < 2 || started.elapsed() < min_time {
+        step()?;
+        steps += 1;
+    }
+    Ok((steps * batch) as f64 / started.elapsed().as_secs_f64())
+}
+
 /// The GPU-vs-CPU table: one row per (cell, batch), LSTM and GRU at hidden size `hidden`.
 pub fn report(hidden: usize, batches: &[usize], min_time: Duration) -> Result<String> {
     let mut out = format!(
-        "{:<6} {:>6} {:>6} {:>16} {:>16} {:>8}\n",
-        "cell", "H", "B", "GPU sessions/s", "CPU sessions/s", "GPU/CPU"
+        "{:<6} {:>6} {:>6} {:>16} {:>16} {:>8} {:>22}\n",
+        "cell", "H", "B", "GPU sessions/s", "CPU sessions/s", "GPU/CPU", "GPU step_batch sess/s"
     );
     for cell in [CellKind::Lstm { input_forget: false }, CellKind::Gru { linear_before_reset: true }] {
         for &batch in batches {
             let gpu = step_throughput(Backend::Gpu, cell, hidden, batch, min_time)?;
             let cpu = step_throughput(Backend::Cpu, cell, hidden, batch, min_time)?;
+            let resident = session_throughput(cell, hidden, batch, min_time)?;
             out.push_str(&format!(
-                "{:<6} {:>6} {:>6} {:>16.0} {:>16.0} {:>8.2}\n",
+                "{:<6} {:>6} {:>6} {:>16.0} {:>16.0} {:>8.2} {:>22.0}\n",
                 cell.op_name(),
                 hidden,
                 batch,
                 gpu.sessions_per_second,
                 cpu.sessions_per_second,
-                gpu.sessions_per_second / cpu.sessions_per_second
+                gpu.sessions_per_second / cpu.sessions_per_second,
+                resident
             ));
         }
     }
