@@ -1,48 +1,18 @@
 // The benchmark page `cargo xtask bench` opens in headless Chromium: every webrnn CPU variant (and
-// the variants of `config.int8_variants` once more with int8 weights) and onnxruntime-web (wasm EP,
-// one thread) on the same ONNX models, same inputs; outputs are checked to agree before anything is
-// timed. Results are POSTed back to the xtask server as JSON.
+// the variants of `config.int8_variants` once more with int8 weights), onnxruntime-web (wasm EP,
+// one thread) and TF.js (wasm backend, one thread; where tf.layers can build the model) on the same
+// weights, same inputs; outputs are checked to agree before anything is timed. Results are POSTed
+// back to the xtask server as JSON.
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+import { measure, ortOneThread, randomArray } from './common.js';
+
+// TF.js core, layers and wasm backend: UMD builds loaded by index.html, they set the global `tf`.
+const tf = globalThis.tf;
 
 const log = (line) => {
   document.getElementById('log').textContent += line + '\n';
 };
-
-/** Deterministic inputs in [-1, 1). */
-function randomArray(n, seed) {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    a[i] = (s / 4294967296) * 2 - 1;
-  }
-  return a;
-}
-
-/**
- * Median time per unit of work, in µs. `fn` does `units` units per call (e.g. 256 time steps);
- * calls are timed in blocks of at least `blockMs`, because the page's clock is coarse.
- */
-async function measure(fn, units, { blockMs, budgetMs }) {
-  for (let i = 0; i < 3; i++) await fn();
-  let perBlock = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < perBlock; i++) await fn();
-    if (performance.now() - t0 >= blockMs || perBlock >= 1 << 16) break;
-    perBlock *= 2;
-  }
-  const samples = [];
-  const start = performance.now();
-  while (samples.length < 5 || (performance.now() - start < budgetMs && samples.length < 200)) {
-    const t0 = performance.now();
-    for (let i = 0; i < perBlock; i++) await fn();
-    samples.push(((performance.now() - t0) * 1000) / (perBlock * units));
-  }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
-}
 
 function maxDiff(a, b) {
   if (a.length !== b.length) return Infinity;
@@ -75,6 +45,92 @@ class OrtRunner {
   }
 }
 
+/**
+ * The model as a TF.js Keras layer (tf.layers) with the weights of `<name>.keras.bin` (written next
+ * to the ONNX file, in Keras's layout), called on tensors: x [B, T, H] and the initial state in, y
+ * [B, T, H] and the final state out; with B = 1 or T = 1 that is ONNX's [T, B, H] data as it is.
+ * Not through a tf.model: its predict runs the layer once per output (y, h, c: three times).
+ */
+class TfjsRunner {
+  /** Throws where tf.layers cannot build the model (GRU: no reset_after, i.e. linear_before_reset). */
+  static async create(m) {
+    const H = m.hidden;
+    const options = {
+      units: H,
+      recurrentActivation: 'sigmoid', // tf.layers' default is hardSigmoid
+      kernelInitializer: 'zeros', // the weights are set below (orthogonal is slow at H = 512)
+      recurrentInitializer: 'zeros',
+      returnSequences: true,
+      returnState: true,
+    };
+    const layer = m.cell === 'lstm' ? tf.layers.lstm(options) : tf.layers.gru({ ...options, resetAfter: true });
+    // The first call builds the layer's weights, which are then set from the file.
+    tf.tidy(() => {
+      const h = tf.zeros([1, H]);
+      layer.apply(tf.zeros([1, 1, H]), { initialState: m.cell === 'lstm' ? [h, h] : [h] });
+    });
+    const all = new Float32Array(await (await fetch(`/target/bench/models/${m.keras}`)).arrayBuffer());
+    let at = 0;
+    const weights = layer.weights.map((w) => {
+      const size = w.shape.reduce((a, b) => a * b);
+      at += size;
+      return tf.tensor(all.subarray(at - size, at), w.shape);
+    });
+    if (at !== all.length) throw new Error(`${m.keras}: ${all.length} floats, the layer has ${at}`);
+    layer.setWeights(weights);
+    tf.dispose(weights);
+    return new TfjsRunner(layer, m);
+  }
+  constructor(layer, m) {
+    this.layer = layer;
+    this.H = m.hidden;
+    this.lstm = m.cell === 'lstm';
+    this.inputs = []; // the tensors of `tensor`, disposed with the runner
+  }
+  /** A tensor of `data` that lives as long as the runner. */
+  tensor(data, shape) {
+    const t = tf.tensor(data, shape);
+    this.inputs.push(t);
+    return t;
+  }
+  /** The initial state of `b` streams: h = c = h0, as the ORT feeds have it. */
+  state(h0, b) {
+    const h = this.tensor(h0, [b, this.H]);
+    return this.lstm ? [h, h] : [h];
+  }
+  /** Runs x from `state`: y, read back, and the final state (tensors: the caller disposes them). */
+  run(x, state) {
+    const [y, ...next] = this.layer.apply(x, { initialState: state });
+    const data = y.dataSync();
+    y.dispose();
+    return { y: data, state: next };
+  }
+  /** A call that runs `t` steps of `b` streams (t = 1 or b = 1) of `x` from h0 and returns y. */
+  caller(x, t, b, h0) {
+    const input = this.tensor(x, [b, t, this.H]);
+    const state = this.state(h0, b);
+    return () => {
+      const out = this.run(input, state);
+      tf.dispose(out.state);
+      return out.y;
+    };
+  }
+  /** A call that runs one step of one stream (x [1, 1, H], a tensor), the state carried across calls. */
+  stepper() {
+    let state = this.state(new Float32Array(this.H), 1).map((t) => t.clone()); // the first call disposes it
+    return (x) => {
+      const out = this.run(x, state);
+      tf.dispose(state);
+      state = out.state;
+      return out.y;
+    };
+  }
+  dispose() {
+    tf.dispose(this.inputs);
+    this.layer.dispose();
+  }
+}
+
 /** What one timed call does for `impl` in `mode`, and how many time steps it covers. */
 function runner(impl, mode, { H, B, T, xs, xb, hb }) {
   const x1 = xs.subarray(0, H);
@@ -96,6 +152,16 @@ function runner(impl, mode, { H, B, T, xs, xb, hb }) {
     const feeds = r.feeds(xb, 1, B, hb);
     return { fn: () => r.s.run(feeds), units: 1 };
   }
+  if (impl.tfjs) {
+    const r = impl.tfjs;
+    if (mode === 'stream') {
+      const step = r.stepper();
+      const x = r.tensor(x1, [1, 1, H]);
+      return { fn: () => step(x), units: 1 };
+    }
+    if (mode === 'seq256') return { fn: r.caller(xs, T, 1, new Float32Array(H)), units: T };
+    return { fn: r.caller(xb, 1, B, hb), units: 1 };
+  }
   const w = impl.webrnn;
   if (mode === 'stream') return { fn: () => w.step(x1), units: 1 };
   if (mode === 'seq256') {
@@ -112,9 +178,14 @@ function runner(impl, mode, { H, B, T, xs, xb, hb }) {
 
 async function main() {
   const config = await (await fetch('/target/bench/config.json')).json();
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.simd = true;
-  ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
+  ortOneThread(ort);
+  // TF.js's wasm backend, its .wasm files from bench/node_modules, without threads (the page is
+  // not cross-origin isolated anyway): the SIMD binary, or the plain one.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  tf.wasm.setWasmPaths(new URL('./node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url).href);
+  if (!(await tf.setBackend('wasm'))) throw new Error('TF.js: the wasm backend did not start');
+  const tfjs = { version: tf.version_core, backend: tf.getBackend(), simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') };
+  log(`TF.js ${tfjs.version}: backend ${tfjs.backend}, SIMD ${tfjs.simd}, one thread`);
   const variants = [];
   for (const v of config.variants) {
     const mod = await import(`/target/bench/pkg-${v}/webrnn_bench.js`);
@@ -127,6 +198,7 @@ async function main() {
   const timing = { blockMs: config.block_ms, budgetMs: config.budget_ms };
   const results = [];
   const checks = [];
+  const unavailable = [];
   for (const m of config.models) {
     const bytes = new Uint8Array(await (await fetch(`/target/bench/models/${m.file}`)).arrayBuffer());
     const H = m.hidden;
@@ -142,6 +214,33 @@ async function main() {
     const ortRun = new OrtRunner(ortSession, m);
     const check = { T: 16, seq: await ortRun.seq(xs.subarray(0, 16 * H), 16), batch: await ortRun.batch(xb, hb, B) };
     const impls = [{ name: 'ort-wasm', ort: ortRun }];
+    /** Whether `impl`'s outputs agree with ORT's (an implementation that differs is not timed). */
+    const agrees = (impl, seqDiff, batchDiff, atol = 1e-4, int8 = false) => {
+      const ok = seqDiff <= atol && batchDiff <= atol;
+      checks.push({ model: m.name, impl, int8, atol, seq_max_diff: seqDiff, batch_max_diff: batchDiff, ok });
+      log(`${m.name} ${impl}: outputs ${ok ? 'agree' : 'DIFFER'} with ort (max |diff| ${Math.max(seqDiff, batchDiff).toExponential(1)})`);
+      return ok;
+    };
+
+    // TF.js, where tf.layers can build the model; its streamed check also runs one step per call,
+    // the state carried from call to call as in the stream mode.
+    try {
+      const r = await TfjsRunner.create(m);
+      const step = r.stepper();
+      const ys = new Float32Array(16 * H);
+      for (let t = 0; t < 16; t++) ys.set(step(r.tensor(xs.subarray(t * H, (t + 1) * H), [1, 1, H])), t * H);
+      const seq = r.caller(xs.subarray(0, 16 * H), 16, 1, new Float32Array(H))();
+      const seqDiff = Math.max(maxDiff(seq, check.seq), maxDiff(ys, check.seq));
+      const batchDiff = maxDiff(r.caller(xb, 1, B, hb)(), check.batch);
+      if (agrees('tfjs-wasm', seqDiff, batchDiff)) impls.push({ name: 'tfjs-wasm', tfjs: r });
+      else r.dispose();
+    } catch (e) {
+      const error = String(e && e.message ? e.message : e);
+      const reason = /reset_after/.test(error) ? 'TF.js GRU has no reset_after' : error;
+      unavailable.push({ model: m.name, impl: 'tfjs-wasm', reason, error });
+      log(`${m.name} tfjs-wasm: n/a (${error})`);
+    }
+
     for (const v of variants) {
       const model = new v.mod.BenchModel(bytes, H, m.cell === 'lstm', v.backend);
       const seqDiff = maxDiff(model.run(xs.subarray(0, 16 * H), 16), check.seq);
@@ -149,11 +248,7 @@ async function main() {
       const batchDiff = maxDiff(model.batch(xb, hb, B), check.batch);
       // int8 weights cannot meet f32's 1e-4: their check is a looser sanity bound, and the table
       // reports the max |diff| they show.
-      const ok = seqDiff <= v.atol && batchDiff <= v.atol;
-      const int8 = !!v.int8;
-      checks.push({ model: m.name, impl: v.name, int8, atol: v.atol, seq_max_diff: seqDiff, batch_max_diff: batchDiff, ok });
-      log(`${m.name} ${v.name}: outputs ${ok ? 'agree' : 'DIFFER'} with ort (max |diff| ${Math.max(seqDiff, batchDiff).toExponential(1)})`);
-      if (ok) impls.push({ name: v.name, webrnn: model });
+      if (agrees(v.name, seqDiff, batchDiff, v.atol, !!v.int8)) impls.push({ name: v.name, webrnn: model });
       else model.free();
     }
     for (const mode of config.modes) {
@@ -163,7 +258,7 @@ async function main() {
       const best = new Map();
       for (let round = 0; round < config.rounds; round++) {
         for (const r of runners) {
-          const us = await measure(r.fn, r.units, timing);
+          const us = (await measure(r.fn, r.units, timing)).ms * 1000;
           best.set(r.impl.name, Math.min(best.get(r.impl.name) ?? Infinity, us));
         }
       }
@@ -174,21 +269,24 @@ async function main() {
       }
     }
     for (const impl of impls) if (impl.webrnn) impl.webrnn.free();
+    for (const impl of impls) if (impl.tfjs) impl.tfjs.dispose();
     await ortSession.release();
   }
-  return { user_agent: navigator.userAgent, peak_gflops: config.peak_gflops, checks, results };
+  return { user_agent: navigator.userAgent, peak_gflops: config.peak_gflops, tfjs, checks, unavailable, results };
 }
 
 /**
- * Markdown: one row per model and mode, µs per time step, best f32 webrnn / ORT, best int8 webrnn /
- * ORT, % of the peak (f32); then what int8 weights cost in accuracy on each model.
+ * Markdown: one row per model and mode, µs per time step ("n/a: why" where an implementation cannot
+ * build the model), best f32 webrnn / ORT, best int8 webrnn / ORT, best f32 webrnn / TF.js, % of the
+ * peak (f32); then what int8 weights cost in accuracy on each model.
  */
 function table(report, config) {
-  const impls = [...new Set(report.results.map((r) => r.impl))];
+  const named = [...report.results, ...report.unavailable].map((r) => r.impl);
+  const impls = [...new Set(['ort-wasm', 'tfjs-wasm', ...named])].filter((impl) => named.includes(impl));
   const isInt8 = (impl) => impl.endsWith('-int8');
   const lines = [
-    `| model | mode | ${impls.join(' | ')} | best f32 / ort | int8 / ort | best f32 % of ${config.peak_gflops} GFLOP/s |`,
-    `|---|---|${impls.map(() => '---:').join('|')}|---:|---:|---:|`,
+    `| model | mode | ${impls.join(' | ')} | best f32 / ort | int8 / ort | best f32 / tfjs | best f32 % of ${config.peak_gflops} GFLOP/s |`,
+    `|---|---|${impls.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
   ];
   for (const m of config.models) {
     for (const mode of config.modes) {
@@ -203,10 +301,16 @@ function table(report, config) {
       const best8 = bestOf(isInt8);
       const gates = m.cell === 'lstm' ? 4 : 3;
       const flops = 2 * gates * m.hidden * 2 * m.hidden * (mode === 'batch64' ? config.batch : 1);
-      const cells = impls.map((i) => (at(i) === undefined ? '–' : at(i).toFixed(at(i) < 10 ? 2 : 1)));
-      const ratio = (us) => (us !== undefined && ortUs ? (us / ortUs).toFixed(2) : '–');
+      const cell = (impl) => {
+        const na = report.unavailable.find((u) => u.model === m.name && u.impl === impl);
+        const us = at(impl);
+        if (na) return `n/a: ${na.reason}`;
+        return us === undefined ? '–' : us.toFixed(us < 10 ? 2 : 1);
+      };
+      const ratio = (us, to) => (us !== undefined && to ? (us / to).toFixed(2) : '–');
       const peak = best !== undefined ? ((flops / (best * 1e3) / config.peak_gflops) * 100).toFixed(0) + '%' : '–';
-      lines.push(`| ${m.name} | ${mode} | ${cells.join(' | ')} | ${ratio(best)} | ${ratio(best8)} | ${peak} |`);
+      const ratios = [ratio(best, ortUs), ratio(best8, ortUs), ratio(best, at('tfjs-wasm'))];
+      lines.push(`| ${m.name} | ${mode} | ${impls.map(cell).join(' | ')} | ${ratios.join(' | ')} | ${peak} |`);
     }
   }
   const int8Checks = report.checks.filter((c) => c.int8);

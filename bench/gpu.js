@@ -5,6 +5,7 @@
 // results to /gpu-table (markdown) and /gpu-results (JSON).
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs';
+import { measure, ortOneThread, randomArray } from './common.js';
 
 const config = await (await fetch('/target/bench/gpu-config.json')).json();
 
@@ -18,17 +19,6 @@ async function log(line) {
   }
 }
 
-/** Deterministic inputs in [-1, 1) (the same generator as the CPU page). */
-function randomArray(n, seed) {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    a[i] = (s / 4294967296) * 2 - 1;
-  }
-  return a;
-}
-
 /** Largest |a - b| and whether every element is within atol + rtol·|ref| (GPU tolerance). */
 function compare(a, ref) {
   if (!a || a.length !== ref.length) return { maxDiff: Infinity, ok: false };
@@ -40,35 +30,6 @@ function compare(a, ref) {
     if (!(d <= maxDiff)) maxDiff = d; // NaN sticks
   }
   return { maxDiff, ok };
-}
-
-/**
- * Median milliseconds per unit of work. `fn` does `units` units per call (e.g. 256 time steps).
- * Calls are timed in blocks of at least `block_ms` (the page's clock is coarse: no cross-origin
- * isolation), until `budget_ms` is spent, at least `min_samples` blocks.
- */
-async function measure(fn, units) {
-  for (let i = 0; i < 2; i++) await fn();
-  let perBlock = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < perBlock; i++) await fn();
-    const dt = performance.now() - t0;
-    if (dt >= config.block_ms || perBlock >= 1 << 12) break;
-    perBlock *= Math.max(2, Math.min(16, Math.ceil(config.block_ms / Math.max(dt, 0.1))));
-  }
-  const samples = [];
-  const start = performance.now();
-  while (
-    samples.length < config.min_samples ||
-    (performance.now() - start < config.budget_ms && samples.length < config.max_samples)
-  ) {
-    const t0 = performance.now();
-    for (let i = 0; i < perBlock; i++) await fn();
-    samples.push((performance.now() - t0) / (perBlock * units));
-  }
-  samples.sort((a, b) => a - b);
-  return { ms: samples[samples.length >> 1], samples: samples.length, perBlock };
 }
 
 /**
@@ -268,9 +229,7 @@ async function throughput(runtimes, models) {
 }
 
 async function main() {
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.simd = true;
-  ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
+  ortOneThread(ort);
   ort.env.logLevel = 'warning';
 
   const adapter = await navigator.gpu?.requestAdapter();
@@ -289,6 +248,7 @@ async function main() {
 
   const B = config.batch;
   const T = config.seq;
+  const timing = { blockMs: config.block_ms, budgetMs: config.budget_ms, minSamples: config.min_samples, maxSamples: config.max_samples };
   const results = [];
   const checks = [];
   const notes = [];
@@ -338,7 +298,7 @@ async function main() {
       const best = new Map();
       for (let round = 0; round < config.rounds; round++) {
         for (const r of runners) {
-          const t = await measure(r.fn, r.units);
+          const t = await measure(r.fn, r.units, timing);
           const prev = best.get(r.impl.name);
           if (!prev || t.ms < prev.ms) best.set(r.impl.name, t);
         }

@@ -1,6 +1,6 @@
 // A static file server on 127.0.0.1 for the browser scripts that are not the package tests
-// (bench/webgpu.mjs, js/bench/coldstart.mjs): `resolve(urlPath)` maps a request to a file (or
-// undefined: 404); `onServe(urlPath, file)` sees each file served. No caching headers allow reuse.
+// (js/bench/coldstart.mjs): `resolve(urlPath)` maps a request to a file (or undefined: 404);
+// `onServe(urlPath, file)` sees each file served. No caching headers allow reuse.
 
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';

@@ -1,9 +1,10 @@
 //! `cargo xtask bench`: webrnn's CPU kernels (one wasm build per variant, some also with int8
-//! weights) side by side with onnxruntime-web (wasm EP, one thread) in one headless Chromium page
-//! (`bench/index.html`), on the same ONNX models (`scripts/make_bench_models.py`, generated into
-//! `target/bench/models`), and what int8 weights cost in accuracy on the golden cases
-//! (`examples/int8_accuracy.rs`). The WebGPU page and the native GPU table follow (`bench_gpu.rs`;
-//! `cargo xtask bench --cpu` or `--gpu` runs one half).
+//! weights) side by side with onnxruntime-web (wasm EP, one thread) and TF.js (wasm backend, one
+//! thread, where tf.layers can build the model: the LSTMs) in one headless Chromium page
+//! (`bench/index.html`), on the same weights (`scripts/make_bench_models.py` writes the ONNX models
+//! into `target/bench/models`, and the same weights in Keras's layout for TF.js), and what int8
+//! weights cost in accuracy on the golden cases (`examples/int8_accuracy.rs`). The WebGPU page and
+//! the native GPU table follow (`bench_gpu.rs`; `cargo xtask bench --cpu` or `--gpu` runs one half).
 //!
 //! The page checks that every implementation's outputs agree before it times anything, then POSTs
 //! its results here: the JSON goes to `bench/results.json`, the markdown table to stdout. Timings are
@@ -56,8 +57,10 @@ const CHROMIUM_FLAGS: &[&str] = &[
 
 pub fn bench(root: &Path) -> Result {
     crate::setup::setup(root)?;
-    if !root.join("bench/node_modules/onnxruntime-web").is_dir() {
-        return Err("bench/node_modules/onnxruntime-web is missing: `cargo xtask setup` installs it".into());
+    for package in ["onnxruntime-web", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-wasm"] {
+        if !root.join("bench/node_modules").join(package).is_dir() {
+            return Err(format!("bench/node_modules/{package} is missing: `cargo xtask setup` installs it"));
+        }
     }
     let out = root.join("target/bench");
     make_models(root, &out.join("models"))?;
@@ -66,43 +69,15 @@ pub fn bench(root: &Path) -> Result {
     }
     write_config(&out)?;
 
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let (tx, rx) = mpsc::channel();
-    let root_owned = root.to_path_buf();
-    thread::spawn(move || serve(listener, &root_owned, tx));
-
-    let url = format!("http://127.0.0.1:{port}/bench/index.html");
-    let chromium = env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
-    let profile = env::temp_dir().join(format!("webrnn-bench-chromium-{}", std::process::id()));
-    println!("bench: {url} in headless {chromium} (this takes a few minutes)");
-    let mut child = Command::new(&chromium)
-        .args(CHROMIUM_FLAGS)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{chromium}: {e}"))?;
-    let mut posted: HashMap<String, String> = HashMap::new();
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    while !posted.contains_key("/results") {
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok((path, body)) => {
-                posted.insert(path, body);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = fs::remove_dir_all(&profile);
-
+    let page = Page {
+        label: "bench",
+        path: "bench/index.html",
+        note: " (this takes a few minutes)",
+        flags: CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect(),
+        done: "/results",
+        timeout: PAGE_TIMEOUT,
+    };
+    let mut posted = run_page(root, &page, |_, _| true)?;
     let results = posted.remove("/results").ok_or("the benchmark page sent no results (timed out or crashed)")?;
     if results.starts_with("{\"error\"") {
         return Err(format!("the benchmark page failed: {results}"));
@@ -119,6 +94,71 @@ pub fn bench(root: &Path) -> Result {
     // The WebGPU page (webrnn's WebGPU backend through pkg/ against onnxruntime-web's WebGPU EP)
     // and the native GPU table are in bench_gpu.rs: `cargo xtask bench` runs them after this page.
     Ok(())
+}
+
+/// A page of `bench/` that `run_page` opens.
+pub(crate) struct Page<'a> {
+    /// What the lines printed start with.
+    pub label: &'a str,
+    /// The page's path in the repository.
+    pub path: &'a str,
+    /// Said after the page's URL when it starts (how long it takes).
+    pub note: &'a str,
+    /// Chromium's flags (`--user-data-dir` is added).
+    pub flags: Vec<String>,
+    /// The path of the page's last POST.
+    pub done: &'a str,
+    pub timeout: Duration,
+}
+
+/// Serves the repository (`serve`) and opens `page` in headless Chromium (`$CHROMIUM`, else
+/// /usr/bin/chromium) with a profile of its own; returns what the page POSTed, by path, once it has
+/// posted `page.done`, has exited, or has run out of time. `keep(path, body)` sees each POST as it
+/// comes; one it returns false for (a progress line) is not kept.
+pub(crate) fn run_page(
+    root: &Path,
+    page: &Page,
+    mut keep: impl FnMut(&str, &str) -> bool,
+) -> Result<HashMap<String, String>> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let (tx, rx) = mpsc::channel();
+    let root_owned = root.to_path_buf();
+    thread::spawn(move || serve(listener, &root_owned, tx));
+
+    let url = format!("http://127.0.0.1:{port}/{}", page.path);
+    let chromium = env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    let profile = env::temp_dir().join(format!("webrnn-{}-chromium-{}", page.label, std::process::id()));
+    println!("{}: {url} in headless {chromium}{}", page.label, page.note);
+    let mut child = Command::new(&chromium)
+        .args(&page.flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{chromium}: {e}"))?;
+    let mut posted = HashMap::new();
+    let deadline = Instant::now() + page.timeout;
+    while !posted.contains_key(page.done) {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok((path, body)) => {
+                if keep(&path, &body) {
+                    posted.insert(path, body);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(&profile);
+    Ok(posted)
 }
 
 /// The bench models are written by `scripts/make_bench_models.py` (onnx + numpy). It runs in
@@ -171,7 +211,11 @@ fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result 
 fn write_config(out: &Path) -> Result {
     let models: Vec<String> = MODELS
         .iter()
-        .map(|(cell, h)| format!(r#"{{"name":"{cell}_h{h}","cell":"{cell}","hidden":{h},"file":"{cell}_h{h}.onnx"}}"#))
+        .map(|(cell, h)| {
+            format!(
+                r#"{{"name":"{cell}_h{h}","cell":"{cell}","hidden":{h},"file":"{cell}_h{h}.onnx","keras":"{cell}_h{h}.keras.bin"}}"#
+            )
+        })
         .collect();
     let quoted =
         |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
@@ -185,7 +229,7 @@ fn write_config(out: &Path) -> Result {
 }
 
 /// GET: files under `bench/` and `target/bench/`; POST: `(path, body)` to `tx`.
-pub(crate) fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
+fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
     for stream in listener.incoming().flatten() {
         let (root, tx) = (root.to_path_buf(), tx.clone());
         thread::spawn(move || {

@@ -11,14 +11,10 @@
 //! tables to stdout. Then the native GPU-vs-CPU throughput table (`examples/gpu_bench.rs`, wgpu on
 //! Vulkan: lavapipe on a machine without a GPU) is printed too.
 
-use std::collections::HashMap;
 use std::env;
 use std::fs;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Result;
@@ -62,48 +58,23 @@ pub fn bench(root: &Path) -> Result {
     copy_package(&root.join("pkg"), &root.join(PKG_COPY))?;
     write_config(&out)?;
 
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let (tx, rx) = mpsc::channel();
-    let root_owned = root.to_path_buf();
-    thread::spawn(move || crate::bench::serve(listener, &root_owned, tx));
-
-    let url = format!("http://127.0.0.1:{port}/bench/gpu.html");
-    let chromium = env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
-    let profile = env::temp_dir().join(format!("webrnn-bench-webgpu-chromium-{}", std::process::id()));
     let flags = webdriver_flags(root)?;
-    println!("bench-webgpu: {url} in headless {chromium} with the flags of webdriver.json (about 5 minutes)");
+    let page = crate::bench::Page {
+        label: "bench-webgpu",
+        path: "bench/gpu.html",
+        note: " with the flags of webdriver.json (about 5 minutes)",
+        flags: flags.into_iter().chain(EXTRA_FLAGS.iter().map(|f| f.to_string())).collect(),
+        done: "/gpu-results",
+        timeout: PAGE_TIMEOUT,
+    };
     let page_started = Instant::now();
-    let mut child = Command::new(&chromium)
-        .args(&flags)
-        .args(EXTRA_FLAGS)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{chromium}: {e}"))?;
-    let mut posted: HashMap<String, String> = HashMap::new();
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    while !posted.contains_key("/gpu-results") {
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok((path, body)) if path == "/gpu-log" => {
-                println!("bench-webgpu: [{:>4.0}s] {body}", page_started.elapsed().as_secs_f64());
-            }
-            Ok((path, body)) => {
-                posted.insert(path, body);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+    let mut posted = crate::bench::run_page(root, &page, |path, body| {
+        if path != "/gpu-log" {
+            return true;
         }
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = fs::remove_dir_all(&profile);
+        println!("bench-webgpu: [{:>4.0}s] {body}", page_started.elapsed().as_secs_f64());
+        false
+    })?;
     let page_time = page_started.elapsed();
 
     let results =
