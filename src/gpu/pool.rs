@@ -82,6 +82,19 @@ pub struct StatePool {
     /// The batch's slot indices, and room for how many.
     index: wgpu::Buffer,
     index_cap: usize,
+    /// What `index` holds now, and the last run's bindings: a session stepping again on the same
+    /// buffers writes and creates nothing (each is a round trip to the GPU process in a browser).
+    written: Vec<u32>,
+    bound: Option<Bound>,
+}
+
+/// `state_slots`' parameters and bind group for runs of one shape on one working state.
+#[derive(Debug, Clone)]
+struct Bound {
+    key: ([usize; 5], bool, usize, wgpu::Buffer),
+    /// The buffer the group binds, kept with it.
+    _params: wgpu::Buffer,
+    group: wgpu::BindGroup,
 }
 
 impl StatePool {
@@ -98,8 +111,7 @@ pub struct Gathered {
     node: usize,
     /// Each batch entry's slot.
     slots: Vec<u32>,
-    /// Per direction: the gather and scatter parameters, at `align`-byte offsets of `params`.
-    params: wgpu::Buffer,
+    /// Per direction, the gather's and the scatter's parameters are `align` bytes apart.
     align: u64,
     group: wgpu::BindGroup,
     x_groups: u32,
@@ -188,6 +200,8 @@ impl GpuContext {
                     used: 0,
                     index,
                     index_cap: cap,
+                    written: Vec::new(),
+                    bound: None,
                 }
             }
         };
@@ -253,6 +267,7 @@ impl GpuContext {
             enc.copy_buffer_to_buffer(&pool.buf, 0, &buf, 0, (pool.cap * pool.slot_len * 4).max(16) as u64);
             self.queue.submit([enc.finish()]);
             (pool.buf, pool.index, pool.cap, pool.index_cap) = (buf, index, cap, index_cap);
+            (pool.written, pool.bound) = (Vec::new(), None);
         }
         for b in uploads {
             let mut v = Vec::with_capacity(pool.slot_len);
@@ -272,14 +287,17 @@ impl GpuContext {
             let at = (slots[b] as usize * pool.slot_len * 4) as u64;
             self.queue.write_buffer(&pool.buf, at, bytemuck::cast_slice(&v));
         }
-        self.queue.write_buffer(&pool.index, 0, bytemuck::cast_slice(&slots));
+        if pool.written != slots {
+            self.queue.write_buffer(&pool.index, 0, bytemuck::cast_slice(&slots));
+            pool.written.clone_from(&slots);
+        }
         Ok(slots)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn bind_slots(
         &self,
-        pool: StatePool,
+        mut pool: StatePool,
         node: usize,
         slots: Vec<u32>,
         dims: &Dims,
@@ -290,24 +308,33 @@ impl GpuContext {
         let Dims { batch, out, hidden, dirs, .. } = *dims;
         let align = super::shaders::SLOT_PARAMS_SIZE
             .next_multiple_of((self.limits.min_uniform_buffer_offset_alignment as u64).max(16));
-        let mut bytes = vec![0u8; (2 * dirs) * align as usize];
-        for d in 0..dirs {
-            for (k, to_pool) in [(0, false), (1, true)] {
-                let p = SlotParams::new(dims, pool.slot_len, lstm, d, to_pool, steps);
-                let at = (2 * d + k) * align as usize;
-                bytes[at..at + 48].copy_from_slice(&p.to_bytes());
+        let key = ([batch, out, hidden, dirs, pool.slot_len], lstm, steps % 2, state.clone());
+        let bound = match pool.bound.take().filter(|b| b.key == key) {
+            Some(b) => b,
+            None => {
+                let mut bytes = vec![0u8; (2 * dirs) * align as usize];
+                for d in 0..dirs {
+                    for (k, to_pool) in [(0, false), (1, true)] {
+                        let p = SlotParams::new(dims, pool.slot_len, lstm, d, to_pool, steps);
+                        let at = (2 * d + k) * align as usize;
+                        bytes[at..at + 48].copy_from_slice(&p.to_bytes());
+                    }
+                }
+                let params = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("slot params"),
+                    size: bytes.len() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.queue.write_buffer(&params, 0, &bytes);
+                let group = self.slots_group(&params, &pool.index, &pool.buf, state);
+                Bound { key, _params: params, group }
             }
-        }
-        let params = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("slot params"),
-            size: bytes.len() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.queue.write_buffer(&params, 0, &bytes);
-        let group = self.slots_group(&params, &pool.index, &pool.buf, state);
+        };
+        let group = bound.group.clone();
+        pool.bound = Some(bound);
         let x_groups = out.max(hidden).div_ceil(GEMV_UNITS as usize) as u32;
-        Gathered { pool, node, slots, params, align, group, x_groups, batch: batch as u32 }
+        Gathered { pool, node, slots, align, group, x_groups, batch: batch as u32 }
     }
 
     /// The bindings of `state_slots`: its parameters (the first at offset 0, others by dynamic
@@ -349,8 +376,7 @@ impl GpuContext {
     /// Puts the pool back after a run: on success the batch's slots hold version `next`; after a
     /// failure they may hold anything, so the sessions lose them (they replay from their host copy).
     pub(crate) fn scatter_done(&self, run: &ResidentRun<'_>, g: Gathered, ok: bool) {
-        let Gathered { mut pool, node, slots, params, .. } = g;
-        params.destroy();
+        let Gathered { mut pool, node, slots, .. } = g;
         for (&s, &slot) in run.resident.sessions.iter().zip(&slots) {
             if ok {
                 pool.owners.insert(s, (slot, run.resident.next));

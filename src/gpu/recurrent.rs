@@ -52,6 +52,9 @@ struct Scratch {
     y_cap: usize,
     /// Per direction: the input projection's and the steps' bind groups.
     groups: Vec<(wgpu::BindGroup, wgpu::BindGroup)>,
+    /// What `lens`, `params` and `gemm_params` hold now: a run like the last one (a stream's next
+    /// step) rewrites none of them (each write is a round trip to the GPU process in a browser).
+    written: (Vec<u32>, Vec<u8>, [u32; 4]),
 }
 
 /// How [`GpuContext::run_recurrent`] runs a node.
@@ -76,7 +79,6 @@ struct Run<'a> {
     lens: &'a [u32],
     steps: usize,
     chunk: usize,
-    scratch: &'a Scratch,
     gathered: Option<&'a Gathered>,
 }
 
@@ -260,7 +262,7 @@ impl GpuContext {
         }
         let lens = layer::lengths(inputs, dims)?;
         let steps = lens.iter().copied().max().unwrap_or(0) as usize;
-        let (scratch, chunk) = self.scratch_for(dims, weights, options.barrier_free, steps).await?;
+        let (mut scratch, chunk) = self.scratch_for(dims, weights, options.barrier_free, steps).await?;
         let gathered = match &options.resident {
             Some(run) => {
                 let is_lstm = matches!(spec.cell, CellKind::Lstm { .. });
@@ -271,8 +273,8 @@ impl GpuContext {
             }
             None => None,
         };
-        let run = Run { spec, inputs, dims, lens: &lens, steps, chunk, scratch: &scratch, gathered: gathered.as_ref() };
-        let result = self.run_chunks(&run, options).await;
+        let run = Run { spec, inputs, dims, lens: &lens, steps, chunk, gathered: gathered.as_ref() };
+        let result = self.run_chunks(&run, &mut scratch, options).await;
         if let (Some(r), Some(g)) = (&options.resident, gathered) {
             self.scatter_done(r, g, result.is_ok());
         }
@@ -325,9 +327,10 @@ impl GpuContext {
     async fn run_chunks(
         &self,
         run: &Run<'_>,
+        scratch: &mut Scratch,
         options: &RunOptions<'_>,
     ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>, bool)> {
-        let Run { spec, inputs, dims, lens, steps, chunk, scratch, gathered } = *run;
+        let Run { spec, inputs, dims, lens, steps, chunk, gathered } = *run;
         let (want_y, barrier_free) = (options.want_y, options.barrier_free);
         // The final state comes back unless it stays in the pool and nobody asked for it.
         let want_state = match (gathered, &options.resident) {
@@ -374,10 +377,15 @@ impl GpuContext {
             state: state_buf,
             read,
             y_cap,
+            groups: bind_groups,
+            written,
             ..
         } = scratch;
         let y_cap = *y_cap;
-        self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(lens));
+        if written.0 != lens {
+            self.queue.write_buffer(lens_buf, 0, bytemuck::cast_slice(lens));
+            written.0 = lens.to_vec();
+        }
 
         let mut y = vec![0f32; seq * dirs * batch * out];
         let mut y_h = vec![0f32; dirs * batch * out];
@@ -402,7 +410,7 @@ impl GpuContext {
                 self.queue.write_buffer(state_buf, 0, f32_bytes(&init));
             }
 
-            let Some((gemm_group, step_group)) = scratch.groups.get(d) else {
+            let Some((gemm_group, step_group)) = bind_groups.get(d) else {
                 return Err(Error::InvalidArgument("GPU weights belong to another node".into()));
             };
 
@@ -421,10 +429,14 @@ impl GpuContext {
                     let at = k * align as usize;
                     params[at..at + STEP_PARAMS_SIZE as usize].copy_from_slice(&p.to_bytes());
                 }
-                if n > 0 {
+                let gemm = [rows as u32, gh as u32, input as u32, 0];
+                if n > 0 && written.1 != params {
                     self.queue.write_buffer(params_buf, 0, &params);
-                    let gemm = [rows as u32, gh as u32, input as u32, 0];
+                    written.1 = params;
+                }
+                if n > 0 && written.2 != gemm {
                     self.queue.write_buffer(gemm_params, 0, bytemuck::cast_slice(&gemm));
+                    written.2 = gemm;
                 }
 
                 let last = s0 + n >= steps;
@@ -521,6 +533,7 @@ impl GpuContext {
             read: self.buffer("read-back", ((y_cap + state_len) * 4) as u64, U::MAP_READ | U::COPY_DST),
             y_cap,
             groups: Vec::new(),
+            written: Default::default(),
         };
         let xw = self.buffer("xw chunk", (chunk * batch * gh * 4) as u64, U::STORAGE);
         let groups = weights
