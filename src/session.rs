@@ -404,8 +404,9 @@ impl Model {
             let mut state = s.state.clone();
             let mut complete = true;
             for (c, got) in plan.cells.iter().zip(&parts) {
-                match got.get(k).and_then(Option::as_ref) {
-                    Some(v) if v.len() == c.state_len() => state[c.offset..c.offset + v.len()].copy_from_slice(v),
+                let part = got.get(k).and_then(Option::as_ref).filter(|v| v.len() == c.state_len());
+                match (part, state.get_mut(c.offset..c.offset + c.state_len())) {
+                    (Some(v), Some(dst)) => dst.copy_from_slice(v),
                     _ => complete = false,
                 }
             }
