@@ -300,8 +300,13 @@ impl Model {
         t: usize,
     ) -> Result<Vec<Tensor>> {
         let kernels = self.kernels();
-        let nodes: Vec<usize> = plan.cells.iter().map(|c| c.node).collect();
         let keep = kernels.keeps_state();
+        // Only asked about where a state may be on a device (nothing to allocate on the CPU path).
+        let nodes: Vec<usize> = if keep || sessions.iter().any(|s| s.stale()) {
+            plan.cells.iter().map(|c| c.node).collect()
+        } else {
+            Vec::new()
+        };
         // A session whose newest state the device no longer holds rebuilds it first.
         for s in sessions.iter_mut() {
             if s.stale() && !(keep && kernels.holds_state(&nodes, s.id, s.version)) {
@@ -316,26 +321,30 @@ impl Model {
             read_back: sessions.iter().any(|s| s.journal.len() + 1 >= JOURNAL_CALLS),
             read_nodes: self.state_readers(plan),
         });
-        let journal = keep.then(|| inputs.clone());
+        // A copy of the inputs only where the state may stay on the device: to run the call again
+        // if the device goes away under it, and for the sessions' journals.
+        let kept = keep.then(|| inputs.clone());
         let current: Vec<&[f32]> = sessions.iter().map(|s| s.state.as_slice()).collect();
-        let run = self.execute_sessions(plan, current, inputs.clone(), t, resident.as_ref()).await;
-        let (outs, staged, on_device) = match run {
+        let run = self.execute_sessions(plan, current, inputs, t, resident.as_ref()).await;
+        let (outs, staged, on_device) = match (run, &kept) {
             // The device went away under the call: replay, then run without it.
-            Err(_) if sessions.iter().any(|s| s.stale() && !kernels.holds_state(&nodes, s.id, s.version)) => {
+            (Err(_), Some(again))
+                if sessions.iter().any(|s| s.stale() && !kernels.holds_state(&nodes, s.id, s.version)) =>
+            {
                 for s in sessions.iter_mut().filter(|s| s.stale()) {
                     self.replay(plan, s).await?;
                 }
                 let current: Vec<&[f32]> = sessions.iter().map(|s| s.state.as_slice()).collect();
-                self.execute_sessions(plan, current, inputs, t, None).await?
+                self.execute_sessions(plan, current, again.clone(), t, None).await?
             }
-            r => r?,
+            (r, _) => r?,
         };
         let next = resident.as_ref().map_or_else(fresh, |r| r.next);
-        let per_session = journal.filter(|_| on_device).map(|j| split_sessions(plan, j, sessions.len(), t));
-        for (b, (s, st)) in sessions.iter_mut().zip(staged).enumerate() {
+        let mut parts = kept.filter(|_| on_device).map(|j| split_sessions(plan, j, sessions.len(), t).into_iter());
+        for (s, st) in sessions.iter_mut().zip(staged) {
             s.version = next;
-            match &per_session {
-                Some(parts) => s.journal.push(Journaled { inputs: parts[b].clone(), steps: t }),
+            match parts.as_mut() {
+                Some(parts) => s.journal.push(Journaled { inputs: parts.next().unwrap_or_default(), steps: t }),
                 None => {
                     s.state = st;
                     s.host_version = next;
