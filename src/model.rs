@@ -98,6 +98,9 @@ pub struct SessionPlan {
     /// False when a layer runs backwards in time (reverse or bidirectional): `step` is refused.
     pub streamable: bool,
     pub(crate) schedule: Schedule,
+    /// Recurrent nodes whose final state a node of the schedule reads (e.g. a head on `h_n`): on a
+    /// device that keeps the sessions' state, it still comes back on every call.
+    pub(crate) state_readers: Vec<usize>,
 }
 
 pub(crate) struct ModelInner {
@@ -322,6 +325,21 @@ impl StateHook for ProbeHook {
     }
 }
 
+/// The recurrent nodes among `cells` whose `Y_h` or `Y_c` a node of `schedule` reads.
+fn state_readers(g: &Graph, schedule: &Schedule, cells: &[CellLayout]) -> Vec<usize> {
+    let read = |v: Option<crate::graph::ValueId>| {
+        v.is_some_and(|v| schedule.nodes.iter().any(|&n| g.nodes.get(n).is_some_and(|n| n.inputs.contains(&Some(v)))))
+    };
+    cells
+        .iter()
+        .filter(|c| {
+            let out = |k: usize| g.nodes.get(c.node).and_then(|n| n.outputs.get(k).copied().flatten());
+            read(out(1)) || read(out(2))
+        })
+        .map(|c| c.node)
+        .collect()
+}
+
 const PROBE: [(usize, usize); 3] = [(3, 2), (5, 2), (3, 4)];
 
 fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
@@ -446,7 +464,17 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
             };
             outputs.push(OutputPlan { graph_index: gi, name: name.clone(), time_axis, batch_axis });
         }
-        return Ok(SessionPlan { inputs: plans, state_inputs, outputs, state_outputs, cells, streamable, schedule });
+        let state_readers = state_readers(g, &schedule, &cells);
+        return Ok(SessionPlan {
+            inputs: plans,
+            state_inputs,
+            outputs,
+            state_outputs,
+            cells,
+            streamable,
+            schedule,
+            state_readers,
+        });
     }
     Err(Error::InvalidModel(
         "cannot find the time and batch axes of the model's inputs (sessions need each real input to carry both)"

@@ -319,7 +319,7 @@ impl Model {
             host_valid: sessions.iter().map(|s| !s.stale()).collect(),
             next: fresh(),
             read_back: sessions.iter().any(|s| s.journal.len() + 1 >= JOURNAL_CALLS),
-            read_nodes: self.state_readers(plan),
+            read_nodes: plan.state_readers.clone(),
         });
         // A copy of the inputs only where the state may stay on the device: to run the call again
         // if the device goes away under it, and for the sessions' journals.
@@ -354,25 +354,6 @@ impl Model {
             s.steps += t as u64;
         }
         Ok(outs)
-    }
-
-    /// The recurrent nodes whose final state a node of the session schedule reads (it must come
-    /// back from the device then).
-    fn state_readers(&self, plan: &SessionPlan) -> Vec<usize> {
-        let g = self.graph();
-        let read = |v: Option<crate::graph::ValueId>| {
-            v.is_some_and(|v| {
-                plan.schedule.nodes.iter().any(|&n| g.nodes.get(n).is_some_and(|n| n.inputs.contains(&Some(v))))
-            })
-        };
-        plan.cells
-            .iter()
-            .filter(|c| {
-                let out = |k: usize| g.nodes.get(c.node).and_then(|n| n.outputs.get(k).copied().flatten());
-                read(out(1)) || read(out(2))
-            })
-            .map(|c| c.node)
-            .collect()
     }
 
     /// Rebuilds a session's newest state on the host by replaying its journal from its host copy

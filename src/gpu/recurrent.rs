@@ -66,7 +66,7 @@ pub struct RunOptions<'a> {
     pub barrier_free: bool,
     /// The sessions' state lives in the node's state pool ([`super::pool`]).
     pub resident: Option<ResidentRun<'a>>,
-    /// Something in the graph reads `Y_h`/`Y_c`: bring the final state back even when resident.
+    /// A node of the session schedule reads `Y_h`/`Y_c`: bring the final state back even when resident.
     pub state_used: bool,
 }
 
