@@ -1,5 +1,5 @@
 //! The few vector operations the kernels need, as one small trait with one implementation per
-//! instruction set, and the vectorized `exp`, `sigmoid` and `tanh` written once on top of it.
+//! instruction set, and the vectorized `sigmoid` and `tanh` written once on top of it.
 //!
 //! Every vector is four `f32` lanes: wasm's only width, and one SSE register natively.
 
@@ -22,13 +22,8 @@ pub trait Simd: Copy {
     /// Lane-wise min/max; what they do with NaN does not matter to the callers.
     fn min(a: Self::V, b: Self::V) -> Self::V;
     fn max(a: Self::V, b: Self::V) -> Self::V;
-    fn abs(a: Self::V) -> Self::V;
-    /// The magnitude of `mag` with the sign of `sign`.
-    fn copysign(mag: Self::V, sign: Self::V) -> Self::V;
     /// `x` where `x` is NaN, else `r`.
     fn nan_or(x: Self::V, r: Self::V) -> Self::V;
-    /// `2^n` for `n` integral in `[-126, 127]`, given as `n + 2^23 + 127` (its low mantissa bits).
-    fn exp2_biased(n_biased: Self::V) -> Self::V;
 
     // The dot product of the int8 weights (`cpu/int8.rs`): four `i32` lanes, one per column
     // of a block of four columns by four consecutive `k` (`w[4·c + j]` is column `c`, `k` offset `j`).
@@ -51,45 +46,42 @@ pub trait Simd: Copy {
     fn acc_to_f32(acc: Self::Acc, comp: &[i32; 4]) -> Self::V;
 }
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-/// ln 2 split in two (Cody-Waite), so `x - n·ln2` is exact enough for |n| ≤ 127.
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-/// Adding then subtracting 1.5·2^23 rounds a float of magnitude < 2^22 to the nearest integer.
-const ROUND: f32 = 12_582_912.0;
-/// Cephes `expf` minimax polynomial on [-ln2/2, ln2/2].
-const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+/// Numerator (odd, `x·p(x²)`) and denominator (even, `q(x²)`) of the 13/6-degree rational
+/// interpolant of `tanh` on [-9, 9] that Eigen and ORT's MLAS use (a couple of ulp there).
+const TANH_P: [f32; 7] =
+    [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
+const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
-/// `e^x` for `x` in `[-87, 88]` (callers clamp), about 1 ulp.
+/// `tanh` by the rational interpolant, within [-1, 1] (the interpolant overshoots ±1 by a few ulp
+/// near ±9); for `x` not NaN (NaN comes out NaN or not, callers decide). One division and twelve
+/// multiply-adds, against an `exp`, a division and range checks for `(1 - e^-2x) / (1 + e^-2x)`.
 #[inline(always)]
-fn exp_bounded<S: Simd>(x: S::V) -> S::V {
-    let n = S::sub(S::madd(x, S::splat(LOG2E), S::splat(ROUND)), S::splat(ROUND));
-    let r = S::madd(n, S::splat(-LN2_HI), x);
-    let r = S::madd(n, S::splat(-LN2_LO), r);
-    let mut p = S::splat(EXP_POLY[0]);
-    for c in &EXP_POLY[1..] {
-        p = S::madd(p, r, S::splat(*c));
+fn tanh_rational<S: Simd>(x: S::V) -> S::V {
+    let x = S::min(S::max(x, S::splat(-9.0)), S::splat(9.0));
+    let x2 = S::mul(x, x);
+    let mut p = S::splat(TANH_P[0]);
+    for c in &TANH_P[1..] {
+        p = S::madd(p, x2, S::splat(*c));
     }
-    let r2 = S::mul(r, r);
-    let p = S::add(S::madd(p, r2, r), S::splat(1.0));
-    S::mul(p, S::exp2_biased(S::add(n, S::splat(8_388_608.0 + 127.0))))
+    let mut q = S::splat(TANH_Q[0]);
+    for c in &TANH_Q[1..] {
+        q = S::madd(q, x2, S::splat(*c));
+    }
+    S::min(S::max(S::div(S::mul(p, x), q), S::splat(-1.0)), S::splat(1.0))
 }
 
-/// `1 / (1 + e^-x)`: exact limits 0 and 1 for large |x|, NaN for NaN, never NaN otherwise.
+/// `1 / (1 + e^-x) = ½ + ½·tanh(x/2)`, within [0, 1] and ≤ 2.6e-7 from the exact value (absolute:
+/// far out on the left it is 0, not e^x); NaN for NaN, never NaN otherwise.
 #[inline(always)]
 pub fn sigmoid<S: Simd>(x: S::V) -> S::V {
-    let t = S::min(S::max(S::sub(S::splat(0.0), x), S::splat(-87.0)), S::splat(88.0));
-    let e = exp_bounded::<S>(t);
-    S::nan_or(x, S::div(S::splat(1.0), S::add(S::splat(1.0), e)))
+    let t = tanh_rational::<S>(S::mul(x, S::splat(0.5)));
+    S::nan_or(x, S::madd(t, S::splat(0.5), S::splat(0.5)))
 }
 
-/// `tanh(x) = sign(x)·(1 - e^-2|x|) / (1 + e^-2|x|)`; |x| ≥ 9 rounds to ±1 in f32 anyway.
+/// `tanh(x)`, ≤ 4.2e-7 from the exact value; |x| ≥ 9 rounds to ±1 in f32 anyway.
 #[inline(always)]
 pub fn tanh<S: Simd>(x: S::V) -> S::V {
-    let a = S::min(S::abs(x), S::splat(9.0));
-    let e = exp_bounded::<S>(S::mul(a, S::splat(-2.0)));
-    let t = S::div(S::sub(S::splat(1.0), e), S::add(S::splat(1.0), e));
-    S::nan_or(x, S::copysign(t, x))
+    S::nan_or(x, tanh_rational::<S>(x))
 }
 
 /// One activation on four lanes: vector code for the common ones, the scalar reference otherwise.
@@ -171,20 +163,8 @@ impl Simd for Portable {
         lanes!(|a, b| if a > b { a } else { b })
     }
     #[inline(always)]
-    fn abs(a: F4) -> F4 {
-        lanes!(|a| f32::from_bits(a.to_bits() & 0x7fff_ffff))
-    }
-    #[inline(always)]
-    fn copysign(mag: F4, sign: F4) -> F4 {
-        lanes!(|mag, sign| f32::from_bits((mag.to_bits() & 0x7fff_ffff) | (sign.to_bits() & 0x8000_0000)))
-    }
-    #[inline(always)]
     fn nan_or(x: F4, r: F4) -> F4 {
         lanes!(|x, r| if x.is_nan() { x } else { r })
-    }
-    #[inline(always)]
-    fn exp2_biased(n: F4) -> F4 {
-        lanes!(|n| f32::from_bits(n.to_bits() << 23))
     }
 
     const INT8_PAIRS: bool = false;
@@ -275,20 +255,8 @@ mod wasm {
                     f32x4_pmax(a, b)
                 }
                 #[inline(always)]
-                fn abs(a: v128) -> v128 {
-                    f32x4_abs(a)
-                }
-                #[inline(always)]
-                fn copysign(mag: v128, sign: v128) -> v128 {
-                    v128_bitselect(sign, mag, f32x4_splat(-0.0))
-                }
-                #[inline(always)]
                 fn nan_or(x: v128, r: v128) -> v128 {
                     v128_bitselect(x, r, f32x4_ne(x, x))
-                }
-                #[inline(always)]
-                fn exp2_biased(n: v128) -> v128 {
-                    i32x4_shl(n, 23)
                 }
                 #[inline(always)]
                 fn acc_to_f32(acc: v128, comp: &[i32; 4]) -> v128 {
