@@ -162,18 +162,25 @@ function runner(impl, mode, { H, B, T, xs, xb, hb }) {
     if (mode === 'seq256') return { fn: r.caller(xs, T, 1, new Float32Array(H)), units: T };
     return { fn: r.caller(xb, 1, B, hb), units: 1 };
   }
+  // webrnn writes each call's output into one array the caller keeps (the package's
+  // `step(x, out)`); ORT's run returns new arrays every call, it has no other way for CPU outputs.
   const w = impl.webrnn;
-  if (mode === 'stream') return { fn: () => w.step(x1), units: 1 };
+  if (mode === 'stream') {
+    const out = new Float32Array(H);
+    return { fn: () => w.step_into(x1, out), units: 1 };
+  }
   if (mode === 'seq256') {
+    const out = new Float32Array(T * H);
     return {
       fn: () => {
         w.reset();
-        w.run(xs, T);
+        w.run_into(xs, T, out);
       },
       units: T,
     };
   }
-  return { fn: () => w.batch(xb, hb, B), units: 1 };
+  const out = new Float32Array(B * H);
+  return { fn: () => w.batch_into(xb, hb, B, out), units: 1 };
 }
 
 async function main() {
@@ -243,9 +250,14 @@ async function main() {
 
     for (const v of variants) {
       const model = new v.mod.BenchModel(bytes, H, m.cell === 'lstm', v.backend);
-      const seqDiff = maxDiff(model.run(xs.subarray(0, 16 * H), 16), check.seq);
+      // The checks read the outputs the way the timed calls get them (into the caller's array).
+      const seqOut = new Float32Array(16 * H);
+      model.run_into(xs.subarray(0, 16 * H), 16, seqOut);
+      const seqDiff = maxDiff(seqOut, check.seq);
       model.reset();
-      const batchDiff = maxDiff(model.batch(xb, hb, B), check.batch);
+      const batchOut = new Float32Array(B * H);
+      model.batch_into(xb, hb, B, batchOut);
+      const batchDiff = maxDiff(batchOut, check.batch);
       // int8 weights cannot meet f32's 1e-4: their check is a looser sanity bound, and the table
       // reports the max |diff| they show.
       if (agrees(v.name, seqDiff, batchDiff, v.atol, !!v.int8)) impls.push({ name: v.name, webrnn: model });

@@ -169,6 +169,8 @@ async fn call(model: &crate::Model, table: &Shared, ids: &[u32], data: Data, wha
 pub struct Model {
     inner: crate::Model,
     table: Shared,
+    /// [`output_size`], found on first use.
+    out_size: std::cell::OnceCell<usize>,
 }
 
 fn on_backend(model: crate::Model, backend: &str) -> Result<crate::Model, Error> {
@@ -232,7 +234,8 @@ fn output_size(model: &crate::Model) -> usize {
 #[wasm_bindgen]
 impl Model {
     fn wrap(inner: crate::Model) -> Model {
-        Model { inner, table: Rc::new(RefCell::new(Table { sessions: HashMap::new(), next_id: 1 })) }
+        let table = Rc::new(RefCell::new(Table { sessions: HashMap::new(), next_id: 1 }));
+        Model { inner, table, out_size: std::cell::OnceCell::new() }
     }
 
     /// Loads an ONNX model on `backend` (`cpu`, `cpu-scalar`, `gpu`). `external` maps
@@ -307,7 +310,7 @@ impl Model {
             "real_inputs": plan.as_ref().map(|p| p.inputs.len()).unwrap_or(0),
             "input_size": first.map_or(0, |i| i.step_len()),
             "input_is_tokens": first.is_some_and(|i| i.dtype == crate::DType::I64),
-            "output_size": output_size(&self.inner),
+            "output_size": self.output_size(),
             "state_len": plan.as_ref().map(|p| p.cells.iter().map(|c| c.state_len()).sum::<usize>()).unwrap_or(0),
             "sessions": plan.as_ref().err().map(|e| e.to_string()),
         })
@@ -336,6 +339,34 @@ impl Model {
     /// A synchronous call on sessions `ids` (CPU backends).
     fn sync(&self, ids: &[u32], data: Data, what: Call) -> Result<Vec<f32>, JsError> {
         block_on_ready(call(&self.inner, &self.table, ids, data, what)).and_then(|r| r).map_err(err)
+    }
+
+    fn output_size(&self) -> usize {
+        *self.out_size.get_or_init(|| output_size(&self.inner))
+    }
+
+    /// [`Model::sync`] writing the output into `out`, whose length is checked before anything runs
+    /// (a wrong one changes no state): no new array per call, which for the small outputs of a
+    /// stream costs more than the step itself.
+    fn sync_into(&self, ids: &[u32], data: Data, what: Call, out: &js_sys::Float32Array) -> Result<(), JsError> {
+        let steps = match what {
+            Call::Run(steps) => steps,
+            Call::Step | Call::Batch => 1,
+        };
+        let want = self.output_size().saturating_mul(ids.len()).saturating_mul(steps);
+        if out.length() as usize != want {
+            let got = out.length();
+            return Err(err(Error::InvalidArgument(format!("out has {got} values; this call returns {want}"))));
+        }
+        let y = self.sync(ids, data, what)?;
+        if y.len() != want {
+            return Err(err(Error::Shape(format!(
+                "the call returned {} values, not the {want} of outputSize",
+                y.len()
+            ))));
+        }
+        out.copy_from(&y);
+        Ok(())
     }
 
     /// The same call as a Promise of a Float32Array (any backend).
@@ -377,6 +408,50 @@ impl Model {
     #[wasm_bindgen(js_name = stepBatchTokens)]
     pub fn step_batch_tokens(&mut self, ids: &[u32], x: &[i32]) -> Result<Vec<f32>, JsError> {
         self.sync(ids, tokens(x), Call::Batch)
+    }
+
+    /// `step` writing into `out` (outputSize values).
+    #[wasm_bindgen(js_name = stepInto)]
+    pub fn step_into(&mut self, id: u32, x: &[f32], out: &js_sys::Float32Array) -> Result<(), JsError> {
+        self.sync_into(&[id], Data::F32(x.to_vec()), Call::Step, out)
+    }
+
+    #[wasm_bindgen(js_name = stepTokensInto)]
+    pub fn step_tokens_into(&mut self, id: u32, ids: &[i32], out: &js_sys::Float32Array) -> Result<(), JsError> {
+        self.sync_into(&[id], tokens(ids), Call::Step, out)
+    }
+
+    /// `run` writing into `out` (steps × outputSize values).
+    #[wasm_bindgen(js_name = runInto)]
+    pub fn run_into(&mut self, id: u32, xs: &[f32], steps: usize, out: &js_sys::Float32Array) -> Result<(), JsError> {
+        self.sync_into(&[id], Data::F32(xs.to_vec()), Call::Run(steps), out)
+    }
+
+    #[wasm_bindgen(js_name = runTokensInto)]
+    pub fn run_tokens_into(
+        &mut self,
+        id: u32,
+        ids: &[i32],
+        steps: usize,
+        out: &js_sys::Float32Array,
+    ) -> Result<(), JsError> {
+        self.sync_into(&[id], tokens(ids), Call::Run(steps), out)
+    }
+
+    /// `stepBatch` writing into `out` (sessions × outputSize values).
+    #[wasm_bindgen(js_name = stepBatchInto)]
+    pub fn step_batch_into(&mut self, ids: &[u32], x: &[f32], out: &js_sys::Float32Array) -> Result<(), JsError> {
+        self.sync_into(ids, Data::F32(x.to_vec()), Call::Batch, out)
+    }
+
+    #[wasm_bindgen(js_name = stepBatchTokensInto)]
+    pub fn step_batch_tokens_into(
+        &mut self,
+        ids: &[u32],
+        x: &[i32],
+        out: &js_sys::Float32Array,
+    ) -> Result<(), JsError> {
+        self.sync_into(ids, tokens(x), Call::Batch, out)
     }
 
     /// `step` as a Promise (the GPU backend's form).

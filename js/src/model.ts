@@ -149,8 +149,10 @@ export class Model {
    * One time step for several sessions of this model in one batched call. `x` holds each
    * session's input one after the other (sessions × inputSize); returns each session's output one
    * after the other (sessions × outputSize). If the call fails, no session's state changes.
+   * With `out` (a Float32Array of sessions × outputSize values) the outputs are written there and
+   * `out` is returned: no new array per call.
    */
-  async stepBatch(sessions: readonly Session[], x: Input): Promise<Float32Array> {
+  async stepBatch(sessions: readonly Session[], x: Input, out?: Float32Array): Promise<Float32Array> {
     this.#check();
     if (!Array.isArray(sessions) || sessions.length === 0) {
       throw new InvalidArgumentError('stepBatch needs at least one session');
@@ -167,11 +169,14 @@ export class Model {
       handles[i] = s._handle;
     });
     const input = this._input(x, sessions.length, 'stepBatch');
+    this._checkOut(out, sessions.length, 'stepBatch');
     const w = this.#wasm;
     const y = await this._step(
       1,
       () => (input instanceof Int32Array ? w.stepBatchTokens(handles, input) : w.stepBatch(handles, input)),
       () => (input instanceof Int32Array ? w.stepBatchTokensAsync(handles, input) : w.stepBatchAsync(handles, input)),
+      out && (() => (input instanceof Int32Array ? w.stepBatchTokensInto(handles, input, out) : w.stepBatchInto(handles, input, out))),
+      out,
     );
     const n = this.info.inputSize;
     sessions.forEach((s, i) => s._remember(input.subarray(i * n, (i + 1) * n), 1));
@@ -277,19 +282,41 @@ export class Model {
     steps: number,
     sync: () => Float32Array,
     promise: () => Promise<Float32Array>,
+    syncInto?: () => void,
+    out?: Float32Array,
   ): Promise<Float32Array> {
     if (this.#gpu === null) {
       const start = now();
-      const y = this._call(sync);
+      let y: Float32Array;
+      if (syncInto && out) {
+        this._call(syncInto);
+        y = out;
+      } else {
+        y = this._call(sync);
+      }
       this.#counters.record(now() - start, steps, y);
       return y;
     }
     return this.#enqueue(async () => {
       const start = now();
-      const y = await promise();
+      let y = await promise();
+      if (out) {
+        out.set(y);
+        y = out;
+      }
       this.#counters.record(now() - start, steps, y);
       return y;
     });
+  }
+
+  /** @internal Checks an `out` array for `n` × outputSize values. */
+  _checkOut(out: Float32Array | undefined, n: number, what: string): void {
+    if (out === undefined) return;
+    const want = n * this.info.outputSize;
+    if (!(out instanceof Float32Array) || out.length !== want) {
+      const got = out instanceof Float32Array ? `${out.length} values` : 'not a Float32Array';
+      throw new InvalidArgumentError(`${what}: out must be a Float32Array of ${want} values, got ${got}`);
+    }
   }
 
   /** @internal Checks and converts an input of `steps` time steps. */
@@ -365,30 +392,43 @@ export class Session {
     return this.#history;
   }
 
-  /** One time step: `x` has inputSize values; returns outputSize values. */
-  async step(x: Input): Promise<Float32Array> {
+  /**
+   * One time step: `x` has inputSize values; returns outputSize values. With `out` (a
+   * Float32Array of outputSize values) the output is written there and `out` is returned: no new
+   * array per step, which at small sizes costs more than the step itself.
+   */
+  async step(x: Input, out?: Float32Array): Promise<Float32Array> {
     this.#check();
     const input = this.model._input(x, 1, 'step');
+    this.model._checkOut(out, 1, 'step');
     const [w, h] = [this.#p.wasm, this.#handle];
     const y = await this.model._step(
       1,
       () => (input instanceof Int32Array ? w.stepTokens(h, input) : w.step(h, input)),
       () => (input instanceof Int32Array ? w.stepTokensAsync(h, input) : w.stepAsync(h, input)),
+      out && (() => (input instanceof Int32Array ? w.stepTokensInto(h, input, out) : w.stepInto(h, input, out))),
+      out,
     );
     this._remember(input, 1);
     return y;
   }
 
-  /** `steps` time steps (steps × inputSize values, time-major); returns steps × outputSize values. */
-  async run(xs: Input, steps: number): Promise<Float32Array> {
+  /**
+   * `steps` time steps (steps × inputSize values, time-major); returns steps × outputSize values,
+   * written into `out` if given (a Float32Array of that many values), which is returned.
+   */
+  async run(xs: Input, steps: number, out?: Float32Array): Promise<Float32Array> {
     this.#check();
     if (!Number.isInteger(steps) || steps < 1) throw new InvalidArgumentError('run needs a whole number of steps ≥ 1');
     const input = this.model._input(xs, steps, 'run');
+    this.model._checkOut(out, steps, 'run');
     const [w, h] = [this.#p.wasm, this.#handle];
     const y = await this.model._step(
       steps,
       () => (input instanceof Int32Array ? w.runTokens(h, input, steps) : w.run(h, input, steps)),
       () => (input instanceof Int32Array ? w.runTokensAsync(h, input, steps) : w.runAsync(h, input, steps)),
+      out && (() => (input instanceof Int32Array ? w.runTokensInto(h, input, steps, out) : w.runInto(h, input, steps, out))),
+      out,
     );
     this._remember(input, steps);
     return y;

@@ -24,6 +24,10 @@ export async function example(): Promise<void> {
   const y: Float32Array = await s.step(new Float32Array(info.inputSize));
   const ys: Float32Array = await s.run(new Int32Array(4), 4);
   const yb: Float32Array = await model.stepBatch([s], new Float32Array(info.inputSize));
+  const out = new Float32Array(info.outputSize);
+  const yo: Float32Array = await s.step(new Float32Array(info.inputSize), out);
+  await s.run(new Float32Array(2 * info.inputSize), 2, new Float32Array(2 * info.outputSize));
+  await model.stepBatch([s], new Float32Array(info.inputSize), out);
   const bytes: Uint8Array = s.saveState();
   s.loadState(bytes);
   s.reset();
@@ -45,7 +49,7 @@ export async function example(): Promise<void> {
   }
   s.dispose();
   small.dispose();
-  void [backend, y, ys, yb, restored, deleted, list, p99];
+  void [backend, y, ys, yb, yo, restored, deleted, list, p99];
 
   // @ts-expect-error: backends are 'auto' | 'webgpu' | 'cpu'
   await Runtime.create({ backend: 'gpu' });

@@ -21,6 +21,17 @@ pub struct BenchModel {
     lstm: bool,
 }
 
+/// Writes `y` into the caller's `out` as the package's `step(x, out)` does (`Model::sync_into` in
+/// src/wasm.rs): no new Float32Array per call.
+fn write(y: Option<&webrnn::Tensor>, out: &js_sys::Float32Array) -> Result<(), JsError> {
+    let y = y.ok_or_else(|| JsError::new("no output"))?.as_f32().map_err(err)?;
+    if y.len() != out.length() as usize {
+        return Err(JsError::new(&format!("out has {} values, the output {}", out.length(), y.len())));
+    }
+    out.copy_from(y);
+    Ok(())
+}
+
 #[wasm_bindgen]
 impl BenchModel {
     /// `hidden` is the layer's hidden size (= input size); `lstm` whether it has a cell state;
@@ -51,13 +62,34 @@ impl BenchModel {
 
     /// The whole graph on one step of `batch` streams from the given state; returns Y_h.
     pub fn batch(&self, x: &[f32], h0: &[f32], batch: usize) -> Result<Vec<f32>, JsError> {
+        let out = self.run_batch(x, h0, batch)?;
+        Ok(out.get(1).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
+    }
+
+    /// [`BenchModel::step`] writing Y into `out`.
+    pub fn step_into(&mut self, x: &[f32], out: &js_sys::Float32Array) -> Result<(), JsError> {
+        let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
+        write(y.first(), out)
+    }
+
+    /// [`BenchModel::run`] writing Y into `out`.
+    pub fn run_into(&mut self, xs: &[f32], steps: usize, out: &js_sys::Float32Array) -> Result<(), JsError> {
+        let y = self.session.run(vec![Data::F32(xs.to_vec())], steps).map_err(err)?;
+        write(y.first(), out)
+    }
+
+    /// [`BenchModel::batch`] writing Y_h into `out`.
+    pub fn batch_into(&self, x: &[f32], h0: &[f32], batch: usize, out: &js_sys::Float32Array) -> Result<(), JsError> {
+        write(self.run_batch(x, h0, batch)?.get(1), out)
+    }
+
+    fn run_batch(&self, x: &[f32], h0: &[f32], batch: usize) -> Result<Vec<Tensor>, JsError> {
         let h = self.hidden;
         let t = |data: &[f32], shape: Vec<usize>| Tensor::from_f32(shape, data.to_vec()).map_err(err);
         let mut inputs = vec![t(x, vec![1, batch, h])?, t(h0, vec![1, batch, h])?];
         if self.lstm {
             inputs.push(t(h0, vec![1, batch, h])?);
         }
-        let out = self.model.run_graph(inputs).map_err(err)?;
-        Ok(out.get(1).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
+        self.model.run_graph(inputs).map_err(err)
     }
 }

@@ -128,10 +128,14 @@ export async function checkGolden(rt, goldenUrl, name, meta, read, { weights } =
 
     if (info.streamable) {
       const sessions = Array.from({ length: B }, (_, b) => fresh(b, `batch-${b}`));
+      // One output array for every step (the `out` argument), as a per-tick loop would keep one.
+      const out = new Float32Array(B * info.outputSize);
       for (let t = 0; t < T; t++) {
         const xb = info.inputIsTokens ? new Int32Array(B * info.inputSize) : new Float32Array(B * info.inputSize);
         for (let b = 0; b < B; b++) xb.set(slice(x, bf, b, t), b * info.inputSize);
-        const yb = await model.stepBatch(sessions, xb);
+        out.fill(NaN);
+        const yb = await model.stepBatch(sessions, xb, out);
+        if (yb !== out) throw new Error(`${name}: stepBatch did not return its out array`);
         for (let b = 0; b < B; b++) {
           const got = yb.subarray(b * info.outputSize, (b + 1) * info.outputSize);
           maxErr = Math.max(maxErr, close(`${name} stepBatch t=${t} b=${b}`, got, slice(y, bf, b, t)));

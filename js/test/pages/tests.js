@@ -291,17 +291,27 @@ export async function api() {
     await rejects('batch length', () => m.stepBatch([s, twin], new Int32Array([1])), ShapeError, 'shape');
     await rejects('batch twice', () => m.stepBatch([s, s], new Int32Array([1, 1])), InvalidArgumentError, 'invalid_argument');
     await rejects('not an array', () => s.step('hello'), ShapeError, 'shape');
-    const [a, b] = [await s.step(tokens(t)), await twin.step(tokens(t))];
+    await rejects('out length', () => s.step(tokens(t), new Float32Array(36)), InvalidArgumentError, 'invalid_argument');
+    await rejects('out type', () => s.step(tokens(t), new Float64Array(37)), InvalidArgumentError, 'invalid_argument');
+    await rejects('run out', () => s.run(Int32Array.from([1, 2]), 2, new Float32Array(37)), InvalidArgumentError, 'invalid_argument');
+    await rejects('batch out', () => m.stepBatch([s, twin], new Int32Array([1, 1]), new Float32Array(37)), InvalidArgumentError, 'invalid_argument');
+    // Every other step writes into an array of the caller's: the same values, in that array.
+    const out = t % 2 ? new Float32Array(37).fill(NaN) : undefined;
+    const [a, b] = [await s.step(tokens(t), out), await twin.step(tokens(t))];
     assert(same(a, b), `step ${t} after failed calls`);
+    assert(out === undefined || a === out, `step ${t} returns its out array`);
   }
-  const ys = await s.run(Int32Array.from([5, 6, 7]), 3);
-  assert(ys.length === 3 * 37 && s.steps === 8, `run: ${ys.length} values, ${s.steps} steps`);
-  await twin.run([5, 6, 7], 3);
+  const runOut = new Float32Array(3 * 37);
+  const ys = await s.run(Int32Array.from([5, 6, 7]), 3, runOut);
+  assert(ys === runOut && s.steps === 8, `run: ${ys.length} values, ${s.steps} steps`);
+  assert(same(ys, await twin.run([5, 6, 7], 3)), 'run into out = run');
 
   // stepBatch = the sessions stepped one by one.
   const [p, q] = [m.createSession('p'), m.createSession('q')];
   p.loadState(s.saveState());
-  const yb = await m.stepBatch([s, twin, q], new Int32Array([9, 9, 4]));
+  const batchOut = new Float32Array(3 * 37);
+  const yb = await m.stepBatch([s, twin, q], new Int32Array([9, 9, 4]), batchOut);
+  assert(yb === batchOut, 'stepBatch returns its out array');
   assert(same(yb.subarray(0, 37), await p.step(new Int32Array([9]))), 'stepBatch session 0');
   assert(same(yb.subarray(0, 37), yb.subarray(37, 74)), 'stepBatch twins');
   assert(same(stateOf(s), stateOf(twin)) && s.steps === 9, 'stepBatch states');
