@@ -251,23 +251,39 @@ pub fn transpose(x: &Tensor, perm: Option<&[usize]>) -> Result<Tensor> {
         Some(p) => p.to_vec(),
         None => (0..r).rev().collect(),
     };
-    let mut seen = vec![false; r];
-    if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
-        return shape_err!("Transpose perm {perm:?} is not a permutation of rank {r}");
-    }
-    let out_shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
-    // Moving only axes of size 1 (a session step's batch and time axes) keeps the memory order.
-    let mut moved = perm.iter().filter(|&&p| x.shape()[p] > 1);
-    let mut last = moved.next();
-    if moved.all(|p| {
-        let ordered = last.is_some_and(|l| l < p);
-        last = Some(p);
-        ordered
-    }) {
+    let (out_shape, keeps_order) = permuted(x.shape(), &perm)?;
+    if keeps_order {
         return x.clone().reshaped(out_shape);
     }
     let strides = Tensor::strides(x.shape());
     remap(x, out_shape, |idx| idx.iter().zip(&perm).map(|(&i, &p)| i * strides[p]).sum())
+}
+
+/// [`transpose`] of a tensor the caller gives up: when only axes of size 1 move (a session step's
+/// batch and time axes, a stream's batch of one), its data is reused as it is, not copied.
+pub fn transpose_owned(x: Tensor, perm: &[usize]) -> Result<Tensor> {
+    match permuted(x.shape(), perm)? {
+        (out_shape, true) => x.reshaped(out_shape),
+        _ => transpose(&x, Some(perm)),
+    }
+}
+
+/// The shape `perm` gives `shape`, and whether it keeps the memory order (only axes of size 1 move).
+fn permuted(shape: &[usize], perm: &[usize]) -> Result<(Vec<usize>, bool)> {
+    let r = shape.len();
+    let mut seen = vec![false; r];
+    if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
+        return shape_err!("Transpose perm {perm:?} is not a permutation of rank {r}");
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut moved = perm.iter().filter(|&&p| shape[p] > 1);
+    let mut last = moved.next();
+    let keeps_order = moved.all(|p| {
+        let ordered = last.is_some_and(|l| l < p);
+        last = Some(p);
+        ordered
+    });
+    Ok((out_shape, keeps_order))
 }
 
 pub fn reshape(x: &Tensor, shape: &Tensor, allow_zero: bool) -> Result<Tensor> {
@@ -580,6 +596,30 @@ mod tests {
 
     fn t(shape: &[usize], v: &[f32]) -> Tensor {
         Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn transpose_owned_reuses_the_data_only_when_the_order_is_kept() {
+        let v: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        for (shape, perm, kept) in [
+            (vec![1, 4, 6], vec![1, 0, 2], true),
+            (vec![4, 1, 1, 6], vec![2, 0, 1, 3], true),
+            (vec![1, 24, 1], vec![2, 1, 0], true),
+            (vec![4, 6], vec![1, 0], false),
+            (vec![2, 1, 12], vec![2, 1, 0], false),
+        ] {
+            let x = t(&shape, &v);
+            let want = transpose(&x, Some(&perm)).unwrap();
+            let at = x.as_f32().unwrap().as_ptr();
+            let got = transpose_owned(x, &perm).unwrap();
+            assert_eq!(
+                (got.shape(), got.as_f32().unwrap()),
+                (want.shape(), want.as_f32().unwrap()),
+                "{shape:?} {perm:?}"
+            );
+            assert_eq!(got.as_f32().unwrap().as_ptr() == at, kept, "{shape:?} {perm:?}");
+        }
+        assert!(transpose_owned(t(&[2, 3], &v[..6]), &[0, 0]).is_err());
     }
 
     #[test]

@@ -219,7 +219,7 @@ fn to_graph_input(p: &crate::model::InputPlan, data: Data, t: usize, b: usize) -
             }
         })
         .collect();
-    ops::transpose(&x, Some(&perm))
+    ops::transpose_owned(x, &perm)
 }
 
 /// A graph output → `[B, T, rest...]` (or `[B, rest...]` without a time axis).
@@ -231,7 +231,7 @@ fn from_graph_output(o: &crate::model::OutputPlan, t: Tensor) -> Result<Tensor> 
     let mut perm = vec![o.batch_axis];
     perm.extend(o.time_axis);
     perm.extend((0..rank).filter(|&a| a != o.batch_axis && Some(a) != o.time_axis));
-    ops::transpose(&t, Some(&perm))
+    ops::transpose_owned(t, &perm)
 }
 
 fn check_finite_len(name: &str, data: &Data, want: usize) -> Result<()> {
