@@ -53,8 +53,9 @@ const TANH_P: [f32; 7] =
 const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// `tanh` by the rational interpolant, within [-1, 1] (the interpolant overshoots ±1 by a few ulp
-/// near ±9); for `x` not NaN (NaN comes out NaN or not, callers decide). One division and twelve
-/// multiply-adds, against an `exp`, a division and range checks for `(1 - e^-2x) / (1 + e^-2x)`.
+/// near ±9); for `x` not NaN (NaN comes out NaN or not, callers decide). Nine multiply-adds, two
+/// multiplies and one division, against an `exp`, a division and range checks for
+/// `(1 - e^-2x) / (1 + e^-2x)`.
 #[inline(always)]
 fn tanh_rational<S: Simd>(x: S::V) -> S::V {
     let x = S::min(S::max(x, S::splat(-9.0)), S::splat(9.0));
