@@ -48,48 +48,26 @@ impl BenchModel {
         self.session.reset();
     }
 
-    /// One time step of one stream (batch 1); returns Y.
-    pub fn step(&mut self, x: &[f32]) -> Result<Vec<f32>, JsError> {
-        let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
-        Ok(y.first().and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
-    }
-
-    /// `steps` time steps of one stream in one call; returns Y.
-    pub fn run(&mut self, xs: &[f32], steps: usize) -> Result<Vec<f32>, JsError> {
-        let y = self.session.run(vec![Data::F32(xs.to_vec())], steps).map_err(err)?;
-        Ok(y.first().and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
-    }
-
-    /// The whole graph on one step of `batch` streams from the given state; returns Y_h.
-    pub fn batch(&self, x: &[f32], h0: &[f32], batch: usize) -> Result<Vec<f32>, JsError> {
-        let out = self.run_batch(x, h0, batch)?;
-        Ok(out.get(1).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec).unwrap_or_default())
-    }
-
-    /// [`BenchModel::step`] writing Y into `out`.
+    /// One time step of one stream (batch 1), Y written into `out`.
     pub fn step_into(&mut self, x: &[f32], out: &js_sys::Float32Array) -> Result<(), JsError> {
         let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
         write(y.first(), out)
     }
 
-    /// [`BenchModel::run`] writing Y into `out`.
+    /// `steps` time steps of one stream in one call, Y written into `out`.
     pub fn run_into(&mut self, xs: &[f32], steps: usize, out: &js_sys::Float32Array) -> Result<(), JsError> {
         let y = self.session.run(vec![Data::F32(xs.to_vec())], steps).map_err(err)?;
         write(y.first(), out)
     }
 
-    /// [`BenchModel::batch`] writing Y_h into `out`.
+    /// The whole graph on one step of `batch` streams from the given state, Y_h written into `out`.
     pub fn batch_into(&self, x: &[f32], h0: &[f32], batch: usize, out: &js_sys::Float32Array) -> Result<(), JsError> {
-        write(self.run_batch(x, h0, batch)?.get(1), out)
-    }
-
-    fn run_batch(&self, x: &[f32], h0: &[f32], batch: usize) -> Result<Vec<Tensor>, JsError> {
         let h = self.hidden;
         let t = |data: &[f32], shape: Vec<usize>| Tensor::from_f32(shape, data.to_vec()).map_err(err);
         let mut inputs = vec![t(x, vec![1, batch, h])?, t(h0, vec![1, batch, h])?];
         if self.lstm {
             inputs.push(t(h0, vec![1, batch, h])?);
         }
-        self.model.run_graph(inputs).map_err(err)
+        write(self.model.run_graph(inputs).map_err(err)?.get(1), out)
     }
 }
