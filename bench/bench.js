@@ -232,6 +232,7 @@ async function main() {
     // TF.js, where tf.layers can build the model; its streamed check also runs one step per call,
     // the state carried from call to call as in the stream mode.
     try {
+      if (!config.tfjs) throw new Error('left out (WEBRNN_BENCH_NO_TFJS)');
       const r = await TfjsRunner.create(m);
       const step = r.stepper();
       const ys = new Float32Array(16 * H);

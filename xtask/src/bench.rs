@@ -64,10 +64,11 @@ pub fn bench(root: &Path) -> Result {
     }
     let out = root.join("target/bench");
     make_models(root, &out.join("models"))?;
-    for (name, features) in VARIANTS {
+    let only = Subset::from_env()?;
+    for (name, features) in VARIANTS.iter().filter(|(n, _)| only.variant(n)) {
         build_variant(root, &out, name, features)?;
     }
-    write_config(&out)?;
+    write_config(&out, &only)?;
 
     let page = Page {
         label: "bench",
@@ -208,9 +209,57 @@ fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result 
     )
 }
 
-fn write_config(out: &Path) -> Result {
+/// A part of the benchmark, for a quick look while working on one kernel (the published table is
+/// the whole run): `WEBRNN_BENCH_MODELS` (e.g. `gru_h64,lstm_h256`), `WEBRNN_BENCH_MODES`
+/// (`stream,seq256,batch64`) and `WEBRNN_BENCH_VARIANTS` (`scalar,simd128,relaxed-simd`) each keep
+/// the names they list; `WEBRNN_BENCH_NO_TFJS=1` leaves TF.js out (its steps take milliseconds).
+struct Subset {
+    models: Option<Vec<String>>,
+    modes: Option<Vec<String>>,
+    variants: Option<Vec<String>>,
+    tfjs: bool,
+}
+
+impl Subset {
+    fn from_env() -> Result<Subset> {
+        let list = |var: &str, known: &[String]| -> Result<Option<Vec<String>>> {
+            let Ok(v) = env::var(var) else { return Ok(None) };
+            let names: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+                return Err(format!("{var}: no {bad:?} among {}", known.join(", ")));
+            }
+            Ok(Some(names))
+        };
+        let models: Vec<String> = MODELS.iter().map(|(cell, h)| format!("{cell}_h{h}")).collect();
+        let modes: Vec<String> = MODES.iter().map(|m| m.to_string()).collect();
+        let variants: Vec<String> = VARIANTS.iter().map(|(n, _)| n.to_string()).collect();
+        let subset = Subset {
+            models: list("WEBRNN_BENCH_MODELS", &models)?,
+            modes: list("WEBRNN_BENCH_MODES", &modes)?,
+            variants: list("WEBRNN_BENCH_VARIANTS", &variants)?,
+            tfjs: env::var("WEBRNN_BENCH_NO_TFJS").map_or(true, |v| v.is_empty() || v == "0"),
+        };
+        if subset.models.is_some() || subset.modes.is_some() || subset.variants.is_some() || !subset.tfjs {
+            println!("bench: a subset (WEBRNN_BENCH_*), not the whole table");
+        }
+        Ok(subset)
+    }
+
+    fn keeps(list: &Option<Vec<String>>, name: &str) -> bool {
+        list.as_ref().is_none_or(|l| l.iter().any(|n| n == name))
+    }
+
+    fn variant(&self, name: &str) -> bool {
+        Subset::keeps(&self.variants, name)
+    }
+}
+
+const MODES: &[&str] = &["stream", "seq256", "batch64"];
+
+fn write_config(out: &Path, only: &Subset) -> Result {
     let models: Vec<String> = MODELS
         .iter()
+        .filter(|(cell, h)| Subset::keeps(&only.models, &format!("{cell}_h{h}")))
         .map(|(cell, h)| {
             format!(
                 r#"{{"name":"{cell}_h{h}","cell":"{cell}","hidden":{h},"file":"{cell}_h{h}.onnx","keras":"{cell}_h{h}.keras.bin"}}"#
@@ -219,10 +268,12 @@ fn write_config(out: &Path) -> Result {
         .collect();
     let quoted =
         |names: &mut dyn Iterator<Item = &str>| names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
-    let variants = quoted(&mut VARIANTS.iter().map(|(n, _)| *n));
-    let int8 = quoted(&mut INT8_VARIANTS.iter().copied());
+    let variants = quoted(&mut VARIANTS.iter().map(|(n, _)| *n).filter(|n| only.variant(n)));
+    let int8 = quoted(&mut INT8_VARIANTS.iter().copied().filter(|n| only.variant(n)));
+    let modes = quoted(&mut MODES.iter().copied().filter(|m| Subset::keeps(&only.modes, m)));
+    let tfjs = only.tfjs;
     let config = format!(
-        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":["stream","seq256","batch64"],"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
+        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":[{modes}],"tfjs":{tfjs},"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
         models.join(",")
     );
     fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))
