@@ -55,19 +55,26 @@ pub fn gemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4]) 
         return;
     }
     if m == 1 {
-        // One row (a stream's step): two panels at once, so eight independent accumulators hide the
-        // add latency that four would leave exposed.
+        // One row (a stream's step): three panels at once, twelve independent accumulators. Eight
+        // (two panels) exactly cover the multiply-add latency at two per cycle, leaving no slack
+        // for a load that comes late; twelve still leave registers for the weight and the input.
         let a0 = &a[..k];
-        let pairs = b.panels.chunks_exact(2 * k);
-        let last = pairs.remainder();
-        let mut outs = c[..n4].chunks_exact_mut(2 * (NR / 4));
-        for (c0, pair) in outs.by_ref().zip(pairs) {
-            let (p0, p1) = pair.split_at(k);
-            kernel1x2::<S>(a0, p0, p1, c0);
+        let triples = b.panels.chunks_exact(3 * k);
+        let last = triples.remainder();
+        let mut outs = c[..n4].chunks_exact_mut(3 * (NR / 4));
+        for (c0, triple) in outs.by_ref().zip(triples) {
+            let (p0, p12) = triple.split_at(k);
+            let (p1, p2) = p12.split_at(k);
+            kernel1x3::<S>(a0, p0, p1, p2, c0);
         }
         let rest = outs.into_remainder();
-        if !last.is_empty() && rest.len() >= NR / 4 {
-            kernel1::<S>(a0, last, rest);
+        match (last.len() / k, rest.len() / (NR / 4)) {
+            (2, 2) => {
+                let (p0, p1) = last.split_at(k);
+                kernel1x2::<S>(a0, p0, p1, rest);
+            }
+            (1, 1) => kernel1::<S>(a0, last, rest),
+            _ => {}
         }
         return;
     }
@@ -131,6 +138,26 @@ fn kernel1x2<S: Simd>(a0: &[f32], p0: &[PanelRow], p1: &[PanelRow], c0: &mut [F4
 }
 
 #[inline(always)]
+fn kernel1x3<S: Simd>(a0: &[f32], p0: &[PanelRow], p1: &[PanelRow], p2: &[PanelRow], c0: &mut [F4]) {
+    let mut x = [S::load(&c0[0]), S::load(&c0[1]), S::load(&c0[2]), S::load(&c0[3])];
+    let mut y = [S::load(&c0[4]), S::load(&c0[5]), S::load(&c0[6]), S::load(&c0[7])];
+    let mut z = [S::load(&c0[8]), S::load(&c0[9]), S::load(&c0[10]), S::load(&c0[11])];
+    for (((&u, r0), r1), r2) in a0.iter().zip(p0).zip(p1).zip(p2) {
+        let u = S::splat(u);
+        for j in 0..NR / 4 {
+            x[j] = S::madd(u, S::load(&r0[j]), x[j]);
+            y[j] = S::madd(u, S::load(&r1[j]), y[j]);
+            z[j] = S::madd(u, S::load(&r2[j]), z[j]);
+        }
+    }
+    for j in 0..NR / 4 {
+        S::store(x[j], &mut c0[j]);
+        S::store(y[j], &mut c0[NR / 4 + j]);
+        S::store(z[j], &mut c0[NR / 2 + j]);
+    }
+}
+
+#[inline(always)]
 fn kernel1<S: Simd>(a0: &[f32], panel: &[PanelRow], c0: &mut [F4]) {
     let mut x = [S::load(&c0[0]), S::load(&c0[1]), S::load(&c0[2]), S::load(&c0[3])];
     for (&u, row) in a0.iter().zip(panel) {
@@ -151,9 +178,21 @@ mod tests {
 
     #[test]
     fn matches_a_naive_product_at_awkward_sizes() {
-        for (m, k, cols) in
-            [(1, 1, 1), (3, 5, 17), (2, 0, 4), (5, 65, 33), (4, 3, 16), (1, 7, 33), (1, 9, 64), (5, 513, 20)]
-        {
+        for (m, k, cols) in [
+            (1, 1, 1),
+            (3, 5, 17),
+            (2, 0, 4),
+            (5, 65, 33),
+            (4, 3, 16),
+            (1, 7, 33),
+            (1, 9, 64),
+            (5, 513, 20),
+            (1, 5, 48),
+            (1, 3, 80),
+            (1, 65, 96),
+            (1, 2, 16),
+            (1, 4, 32),
+        ] {
             let a: Vec<f32> = (0..m * (k + 1)).map(|i| (i % 7) as f32 - 3.0).collect();
             let w = |col: usize, kk: usize| (col < cols).then(|| ((col * 3 + kk) % 5) as f32 * 0.5);
             let b = Packed::new(k, cols, w);

@@ -190,7 +190,8 @@ fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result 
     let target_dir = out.join(format!("wasm-{name}"));
     let mut flags = String::new();
     if !features.is_empty() {
-        flags = format!("-C target-feature={features}");
+        // As `pack` builds the SIMD variants.
+        flags = format!("-C target-feature={features} {}", crate::pack::simd_codegen!());
     }
     crate::run(
         Command::new("cargo")

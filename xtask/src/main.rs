@@ -273,7 +273,7 @@ fn kib(bytes: u64) -> String {
 fn wasm_cpu_kernel_tests(root: &Path) -> Result {
     run(Command::new("cargo")
         .args(["test", "--package", "webrnn", "--lib", "--target", "wasm32-unknown-unknown", "--", "cpu::"])
-        .env("RUSTFLAGS", "-C target-feature=+simd128,+relaxed-simd")
+        .env("RUSTFLAGS", concat!("-C target-feature=+simd128,+relaxed-simd ", pack::simd_codegen!()))
         .env("CARGO_TARGET_DIR", root.join("target/wasm-cpu-tests"))
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
         .current_dir(root))
