@@ -1,7 +1,12 @@
 //! `C += A·B` with `B` a constant weight matrix packed once into panels of 16 columns, so the
-//! inner loop streams one panel row (four vectors) per `k` and keeps two rows of `C` in registers.
-//! This one kernel is both the input projection of a whole sequence (`A` = all `T·B` input rows) and
-//! the recurrent step (`A` = the batch's hidden states, each weight loaded once for two rows).
+//! inner loop streams one panel row (four vectors) per `k` and keeps two rows of `C` in registers
+//! (one row: three panels, twelve accumulators). This one kernel is both the input projection of a
+//! whole sequence (`A` = all `T·B` input rows) and the recurrent step (`A` = the batch's hidden
+//! states, each weight loaded once for two rows).
+//!
+//! Register budget: x64 has 16 vector registers for V8 to give wasm. Twelve accumulators plus the
+//! broadcast input and one loaded weight fit; a three-row GEMM kernel (twelve accumulators, four
+//! weights, three inputs: 19) did not, and ran batch64 at half speed in Chromium.
 
 use super::simd::{Simd, F4};
 
@@ -50,6 +55,14 @@ impl Packed {
 /// `c[i] += a[i]·B` for the `m` rows `a[i·lda .. i·lda + k]`; `c` holds `m` rows of `b.n4()` vectors.
 /// Slices too short for the sizes are a caller bug; the kernel then stops early instead of panicking.
 pub fn gemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4]) {
+    gemm_in::<S>(a, lda, m, b, c, false)
+}
+
+/// [`gemm`]; with `backwards` a one-row product walks the panels last to first (the same sums,
+/// bit for bit: each column's `k` order is unchanged). A stream's step reads all its weights
+/// once per call, more than L2 holds at H = 256; walking them backwards on every other call starts
+/// with the part the previous call left in L2 (`recurrent.rs`).
+pub fn gemm_in<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4], backwards: bool) {
     let (k, n4) = (b.k, b.n4());
     if k == 0 || m == 0 || n4 == 0 || lda < k || c.len() < m * n4 || a.len() < (m - 1) * lda + k {
         return;
@@ -59,22 +72,29 @@ pub fn gemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4]) 
         // (two panels) exactly cover the multiply-add latency at two per cycle, leaving no slack
         // for a load that comes late; twelve still leave registers for the weight and the input.
         let a0 = &a[..k];
-        let triples = b.panels.chunks_exact(3 * k);
-        let last = triples.remainder();
-        let mut outs = c[..n4].chunks_exact_mut(3 * (NR / 4));
-        for (c0, triple) in outs.by_ref().zip(triples) {
-            let (p0, p12) = triple.split_at(k);
-            let (p1, p2) = p12.split_at(k);
-            kernel1x3::<S>(a0, p0, p1, p2, c0);
-        }
-        let rest = outs.into_remainder();
-        match (last.len() / k, rest.len() / (NR / 4)) {
+        let nt = b.panels.len() / (3 * k);
+        let (head, rest) = c[..n4].split_at_mut(nt * 3 * (NR / 4));
+        let (triples, last) = b.panels.split_at(nt * 3 * k);
+        let tail = |rest: &mut [F4]| match (last.len() / k, rest.len() / (NR / 4)) {
             (2, 2) => {
                 let (p0, p1) = last.split_at(k);
                 kernel1x2::<S>(a0, p0, p1, rest);
             }
             (1, 1) => kernel1::<S>(a0, last, rest),
             _ => {}
+        };
+        let each = head.chunks_exact_mut(3 * (NR / 4)).zip(triples.chunks_exact(3 * k));
+        let one = |(c0, triple): (&mut [F4], &[PanelRow])| {
+            let (p0, p12) = triple.split_at(k);
+            let (p1, p2) = p12.split_at(k);
+            kernel1x3::<S>(a0, p0, p1, p2, c0);
+        };
+        if backwards {
+            tail(rest);
+            each.rev().for_each(one);
+        } else {
+            each.for_each(one);
+            tail(rest);
         }
         return;
     }
@@ -198,6 +218,9 @@ mod tests {
             let b = Packed::new(k, cols, w);
             let mut c = vec![[1f32; 4]; m * b.n4()];
             gemm::<Portable>(&a, k + 1, m, &b, &mut c);
+            let mut back = vec![[1f32; 4]; m * b.n4()];
+            gemm_in::<Portable>(&a, k + 1, m, &b, &mut back, true);
+            assert_eq!(back, c, "backwards m={m} k={k} cols={cols}");
             for i in 0..m {
                 for col in 0..b.n {
                     let want = 1.0 + (0..k).map(|kk| a[i * (k + 1) + kk] * w(col, kk).unwrap_or(0.0)).sum::<f32>();

@@ -158,8 +158,17 @@ impl QRows {
 
 /// `c[i] += a[i]·B` for the `m` rows `a[i·lda .. i·lda + k]`, as [`super::gemm::gemm`] with int8 `B`;
 /// the rows are quantized into `scratch`. Slices too short for the sizes are a caller bug; the
-/// kernel then stops early instead of panicking.
-pub fn qgemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &QPacked, c: &mut [F4], scratch: &mut QRows) {
+/// kernel then stops early instead of panicking. With `backwards` a one-row product walks the
+/// panels last to first, as [`super::gemm::gemm_in`] does (the same sums).
+pub fn qgemm_in<S: Simd>(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &QPacked,
+    c: &mut [F4],
+    scratch: &mut QRows,
+    backwards: bool,
+) {
     let (k, kq, n4) = (b.k, b.kq, b.n4());
     if k == 0 || m == 0 || n4 == 0 || lda < k || c.len() < m * n4 || a.len() < (m - 1) * lda + k {
         return;
@@ -178,16 +187,25 @@ pub fn qgemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &QPacked, c: &mut [F4]
         let (u, s) = (&rows[..kq], scratch.scale[0]);
         let pairs = b.panels.chunks_exact(2 * kq);
         let last = pairs.remainder();
-        for (p, pair) in pairs.enumerate() {
+        let pair = |p: usize, pair: &[PanelQuad], c: &mut [F4]| {
             let (p0, p1) = pair.split_at(kq);
             let (x, y) = kernel1x2::<S>(u, p0, p1);
             let g = 2 * p * (NR / 4);
             finish::<S>(x, s, b, g, &mut c[g..g + NR / 4]);
             finish::<S>(y, s, b, g + NR / 4, &mut c[g + NR / 4..g + NR / 2]);
-        }
-        if !last.is_empty() {
-            let g = n4 - NR / 4;
-            finish::<S>(kernel1::<S>(u, last), s, b, g, &mut c[g..n4]);
+        };
+        let tail = |c: &mut [F4]| {
+            if !last.is_empty() {
+                let g = n4 - NR / 4;
+                finish::<S>(kernel1::<S>(u, last), s, b, g, &mut c[g..n4]);
+            }
+        };
+        if backwards {
+            tail(c);
+            pairs.enumerate().rev().for_each(|(p, q)| pair(p, q, c));
+        } else {
+            pairs.enumerate().for_each(|(p, q)| pair(p, q, c));
+            tail(c);
         }
     } else {
         for (p, panel) in b.panels.chunks_exact(kq).enumerate() {
@@ -278,15 +296,19 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    /// `qgemm` on `isa`, `b` packed for it.
+    /// `qgemm_in` on `isa`, `b` packed for it.
     fn qgemm_on(isa: Isa, a: &[f32], lda: usize, m: usize, b: &QPacked, c: &mut [F4]) {
+        qgemm_on_in(isa, a, lda, m, b, c, false)
+    }
+
+    fn qgemm_on_in(isa: Isa, a: &[f32], lda: usize, m: usize, b: &QPacked, c: &mut [F4], back: bool) {
         let mut scratch = QRows::default();
         match isa {
-            Isa::Scalar => qgemm::<Portable>(a, lda, m, b, c, &mut scratch),
+            Isa::Scalar => qgemm_in::<Portable>(a, lda, m, b, c, &mut scratch, back),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => qgemm::<crate::cpu::simd::Simd128>(a, lda, m, b, c, &mut scratch),
+            Isa::Simd128 => qgemm_in::<crate::cpu::simd::Simd128>(a, lda, m, b, c, &mut scratch, back),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
-            Isa::RelaxedSimd => qgemm::<crate::cpu::simd::RelaxedSimd>(a, lda, m, b, c, &mut scratch),
+            Isa::RelaxedSimd => qgemm_in::<crate::cpu::simd::RelaxedSimd>(a, lda, m, b, c, &mut scratch, back),
         }
     }
 
@@ -380,6 +402,9 @@ mod tests {
                 qgemm_on(isa, &p.a, p.k + 1, p.m, &p.pack(isa), &mut got);
                 let bits = |c: &[F4]| c.as_flattened().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{isa:?} {what}");
+                let mut back = vec![[0.5f32; 4]; p.m * b.n4()];
+                qgemm_on_in(isa, &p.a, p.k + 1, p.m, &p.pack(isa), &mut back, true);
+                assert_eq!(bits(&back), bits(&want), "{isa:?} {what} backwards");
             }
         });
     }

@@ -50,16 +50,23 @@ pub fn run<S: Simd>(
         let reverse = spec.direction == Direction::Reverse || d == 1;
         let time = |s: usize, b: usize| if reverse { lens[b] - 1 - s } else { s };
         let acts = &spec.activations[d * per_dir..(d + 1) * per_dir];
-        let mut st = State::new(w, batch, hp, outp);
+        let mut st = State::new(spec.cell, w, batch, hp, outp);
         for b in 0..batch {
             if let Some(h0) = init_h {
                 let o = state_at(d, b, out);
                 st.h.as_flattened_mut()[b * outp..b * outp + out].copy_from_slice(&h0[o..o + out]);
             }
-            if let Some(c0) = init_c {
+            if let (true, Some(c0)) = (is_lstm, init_c) {
                 let o = state_at(d, b, hidden);
                 st.c.as_flattened_mut()[b * hp..b * hp + hidden].copy_from_slice(&c0[o..o + hidden]);
             }
+        }
+        // A single step (a stream's call) reads every weight once: at H = 256 more than L2 holds.
+        // Every other such call goes the other way round (H·Rᵀ first, both products walking
+        // their panels backwards), so that it starts with what the previous call read last.
+        let backwards = max_len == 1 && w.flip.next();
+        if backwards {
+            st.product::<S>(w, true);
         }
         let nx4 = w.w.n4();
         let chunk_steps = (CHUNK_FLOATS / (batch * w.w.n()).max(1)).max(1);
@@ -70,25 +77,36 @@ pub fn run<S: Simd>(
             let s1 = (s0 + chunk_steps).min(max_len);
             let rows = (s1 - s0) * batch;
             // Gather each step's input rows (per-entry time under sequence_lens and reverse), then
-            // one GEMM for the chunk.
-            xs.clear();
-            xs.resize(rows * input, 0.0);
-            for s in s0..s1 {
-                for (b, &len) in lens.iter().enumerate() {
-                    if s < len {
-                        let row = (s - s0) * batch + b;
-                        xs[row * input..(row + 1) * input].copy_from_slice(x_at(time(s, b), b));
+            // one GEMM for the chunk. Forward in time over full-length entries in layout 0, the
+            // chunk's rows already lie in X in that order: no copy (a stream's step).
+            let in_order = spec.layout == 0 && !reverse && lens.iter().all(|&l| l == seq);
+            let xs_chunk: &[f32] = match x.get(s0 * batch * input..s1 * batch * input) {
+                Some(rows_x) if in_order => rows_x,
+                _ => {
+                    xs.clear();
+                    xs.resize(rows * input, 0.0);
+                    for s in s0..s1 {
+                        for (b, &len) in lens.iter().enumerate() {
+                            if s < len {
+                                let row = (s - s0) * batch + b;
+                                xs[row * input..(row + 1) * input].copy_from_slice(x_at(time(s, b), b));
+                            }
+                        }
                     }
+                    &xs
                 }
-            }
+            };
             xw.clear();
             for _ in 0..rows {
                 xw.extend_from_slice(&w.x_bias);
             }
-            w.w.gemm::<S>(&xs, input, rows, &mut xw, &mut xq);
+            w.w.gemm::<S>(xs_chunk, input, rows, &mut xw, &mut xq, backwards);
             for s in s0..s1 {
                 let xw_s = &xw[(s - s0) * batch * nx4..(s - s0 + 1) * batch * nx4];
                 let active = |b: usize| s < lens[b];
+                if !backwards {
+                    st.product::<S>(w, false);
+                }
                 st.step::<S>(spec.cell, acts, spec.clip, w, xw_s, &active);
                 for b in (0..batch).filter(|&b| active(b)) {
                     let yo = ((time(s, b) * dirs + d) * batch + b) * out;
@@ -142,13 +160,13 @@ struct State {
 }
 
 impl State {
-    fn new(w: &DirWeights, batch: usize, hp: usize, outp: usize) -> State {
+    fn new(cell: CellKind, w: &DirWeights, batch: usize, hp: usize, outp: usize) -> State {
         let tmp2_n4 = w.r_h.as_ref().map_or(0, |m| m.n4()).max(w.proj.as_ref().map_or(0, |p| p.n4()));
         State {
             hp4: hp / 4,
             outp4: outp / 4,
             h: vec![[0.0; 4]; batch * outp / 4],
-            c: vec![[0.0; 4]; batch * hp / 4],
+            c: vec![[0.0; 4]; if matches!(cell, CellKind::Lstm { .. }) { batch * hp / 4 } else { 0 }],
             hr: vec![[0.0; 4]; batch * w.r.n4()],
             tmp: vec![[0.0; 4]; if tmp2_n4 > 0 { batch * hp / 4 } else { 0 }],
             tmp2: vec![[0.0; 4]; batch * tmp2_n4],
@@ -156,7 +174,18 @@ impl State {
         }
     }
 
-    /// One time step for every batch entry; entries where `active` is false keep their state.
+    /// `H·Rᵀ` plus its bias into `hr`: the first half of a step.
+    #[inline(always)]
+    fn product<S: Simd>(&mut self, w: &DirWeights, backwards: bool) {
+        let batch = self.h.len() / self.outp4.max(1);
+        for row in self.hr.chunks_exact_mut(w.r.n4()) {
+            row.copy_from_slice(&w.r_bias);
+        }
+        w.r.gemm::<S>(self.h.as_flattened(), self.outp4 * 4, batch, &mut self.hr, &mut self.q, backwards);
+    }
+
+    /// The rest of a time step for every batch entry, after [`State::product`]; entries where
+    /// `active` is false keep their state.
     #[inline(always)]
     fn step<S: Simd>(
         &mut self,
@@ -170,10 +199,6 @@ impl State {
         let (hp4, outp4) = (self.hp4, self.outp4);
         let batch = self.h.len() / outp4.max(1);
         let (nx4, nr4) = (w.w.n4(), w.r.n4());
-        for row in self.hr.chunks_exact_mut(nr4) {
-            row.copy_from_slice(&w.r_bias);
-        }
-        w.r.gemm::<S>(self.h.as_flattened(), outp4 * 4, batch, &mut self.hr, &mut self.q);
         let act = |i: usize| acts.get(i).copied().unwrap_or(Activation::Tanh);
         let ld = |v: &F4| S::load(v);
         // The gate math goes in passes: pre-activations into a buffer (H·Rᵀ's rows, in place),
@@ -209,7 +234,7 @@ impl State {
                         }
                     }
                     self.tmp2.fill([0.0; 4]);
-                    r_h.gemm::<S>(self.tmp.as_flattened(), hp4 * 4, batch, &mut self.tmp2, &mut self.q);
+                    r_h.gemm::<S>(self.tmp.as_flattened(), hp4 * 4, batch, &mut self.tmp2, &mut self.q, false);
                     for b in (0..batch).filter(|&b| active(b)) {
                         let xw = &xw[b * nx4..];
                         let z = &mut self.hr[b * nr4..b * nr4 + hp4];

@@ -2,12 +2,13 @@
 //! whose columns are the gates laid out at a stride of `hp` (the hidden size rounded up to whole
 //! vectors), so every gate of every hidden unit sits at the same lane of the same vector.
 
-use super::gemm::{gemm, Packed};
-use super::int8::{qgemm, QPacked, QRows};
+use super::gemm::{gemm_in, Packed};
+use super::int8::{qgemm_in, QPacked, QRows};
 use super::simd::{Simd, F4};
 use super::Isa;
 use crate::cell::{CellKind, Dims, RecurrentInputs};
 use crate::error::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Rounds up to whole vectors.
 pub fn round4(n: usize) -> usize {
@@ -48,12 +49,13 @@ impl Matrix {
         matches!(self, Matrix::Int8(_))
     }
 
-    /// `c[i] += a[i]·B` (see [`gemm`]); `scratch` holds the quantized rows of `a` for int8.
+    /// `c[i] += a[i]·B` (see [`gemm_in`]; `backwards` walks a one-row product's panels last to
+    /// first); `scratch` holds the quantized rows of `a` for int8.
     #[inline(always)]
-    pub fn gemm<S: Simd>(&self, a: &[f32], lda: usize, m: usize, c: &mut [F4], scratch: &mut QRows) {
+    pub fn gemm<S: Simd>(&self, a: &[f32], lda: usize, m: usize, c: &mut [F4], scratch: &mut QRows, backwards: bool) {
         match self {
-            Matrix::F32(p) => gemm::<S>(a, lda, m, p, c),
-            Matrix::Int8(q) => qgemm::<S>(a, lda, m, q, c, scratch),
+            Matrix::F32(p) => gemm_in::<S>(a, lda, m, p, c, backwards),
+            Matrix::Int8(q) => qgemm_in::<S>(a, lda, m, q, c, scratch, backwards),
         }
     }
 }
@@ -75,6 +77,25 @@ pub struct DirWeights {
     pub peep: Vec<F4>,
     /// LSTM output projection (f32 also under int8: it is neither `W` nor `R`).
     pub proj: Option<Packed>,
+    /// Which way the next single-step call walks the weights (`recurrent.rs`).
+    pub flip: Flip,
+}
+
+/// A toggle flipped by every single-step call, through `&self` (the kernels are shared).
+#[derive(Debug, Default)]
+pub struct Flip(AtomicBool);
+
+impl Flip {
+    /// The current value; the next call sees the other one.
+    pub fn next(&self) -> bool {
+        self.0.fetch_xor(true, Ordering::Relaxed)
+    }
+}
+
+impl Clone for Flip {
+    fn clone(&self) -> Flip {
+        Flip(AtomicBool::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +181,7 @@ impl NodeWeights {
                 let pm = &pm[d * out * hidden..(d + 1) * out * hidden];
                 Packed::new(hidden, out, |col, kk| (col < out).then(|| pm[col * hidden + kk]))
             });
-            out_dirs.push(DirWeights { w: wp, x_bias, r: rp, r_bias, r_h, peep, proj });
+            out_dirs.push(DirWeights { w: wp, x_bias, r: rp, r_bias, r_h, peep, proj, flip: Flip::default() });
         }
         Ok(NodeWeights { cell, input, hidden, out, dirs: out_dirs, int8, source: source_of(inp)? })
     }
