@@ -3,7 +3,7 @@
 
 use super::gemm::gemm;
 use super::int8::QRows;
-use super::simd::{activate, clip, sigmoid, tanh, Simd, F4};
+use super::simd::{activate, clip, consts, sigmoid_in, tanh_in, Simd, F4};
 use super::weights::{round4, DirWeights, NodeWeights};
 use crate::cell::{self, Activation, CellKind, Dims, Direction, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::Result;
@@ -135,8 +135,14 @@ fn clip_activate<S: Simd>(act: Activation, clip_to: Option<f32>, vs: &mut [F4]) 
         }
     }
     match act {
-        Activation::Sigmoid => vs.iter_mut().for_each(|v| S::store(sigmoid::<S>(S::load(v)), v)),
-        Activation::Tanh => vs.iter_mut().for_each(|v| S::store(tanh::<S>(S::load(v)), v)),
+        Activation::Sigmoid => {
+            let t = consts();
+            vs.iter_mut().for_each(|v| S::store(sigmoid_in::<S>(S::load(v), t), v))
+        }
+        Activation::Tanh => {
+            let t = consts();
+            vs.iter_mut().for_each(|v| S::store(tanh_in::<S>(S::load(v), t), v))
+        }
         other => vs.iter_mut().for_each(|v| S::store(activate::<S>(other, S::load(v)), v)),
     }
 }

@@ -52,37 +52,89 @@ const TANH_P: [f32; 7] =
     [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
 const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
+/// The constants of [`tanh_rational`] as vectors in memory, for the kernels' activation passes.
+///
+/// Written as `splat`s, each constant is a `v128.const` to V8, which, out of registers in a loop
+/// of fifteen of them, rebuilds each one on every use (a 64-bit move and an unpack: three
+/// instructions for one); loaded from here it is one load from L1. Made at run time
+/// ([`consts`]) so that LLVM cannot fold the loads back into constants.
+#[derive(Debug)]
+pub struct Consts {
+    p: [F4; 7],
+    q: [F4; 4],
+    /// -9, 9, -1, 1, ½.
+    k: [F4; 5],
+}
+
+/// The activation constants ([`Consts`]); the first call makes them.
+pub fn consts() -> &'static Consts {
+    static CONSTS: std::sync::OnceLock<Consts> = std::sync::OnceLock::new();
+    CONSTS.get_or_init(|| Consts { p: TANH_P.map(|c| [c; 4]), q: TANH_Q.map(|c| [c; 4]), k: KS.map(|c| [c; 4]) })
+}
+
+const KS: [f32; 5] = [-9.0, 9.0, -1.0, 1.0, 0.5];
+
 /// `tanh` by the rational interpolant, within [-1, 1] (the interpolant overshoots ±1 by a few ulp
 /// near ±9); for `x` not NaN (NaN comes out NaN or not, callers decide). Nine multiply-adds, two
 /// multiplies and one division, against an `exp`, a division and range checks for
-/// `(1 - e^-2x) / (1 + e^-2x)`.
+/// `(1 - e^-2x) / (1 + e^-2x)`. `c` gives each constant by index (`TANH_P`, then `TANH_Q`, then
+/// `KS`): splatted or loaded, the same values and operations.
 #[inline(always)]
-fn tanh_rational<S: Simd>(x: S::V) -> S::V {
-    let x = S::min(S::max(x, S::splat(-9.0)), S::splat(9.0));
+fn tanh_rational_by<S: Simd>(x: S::V, c: impl Fn(usize) -> S::V) -> S::V {
+    let (np, nq) = (TANH_P.len(), TANH_Q.len());
+    let k = |i: usize| c(np + nq + i);
+    let x = S::min(S::max(x, k(0)), k(1));
     let x2 = S::mul(x, x);
-    let mut p = S::splat(TANH_P[0]);
-    for c in &TANH_P[1..] {
-        p = S::madd(p, x2, S::splat(*c));
+    let mut p = c(0);
+    for i in 1..np {
+        p = S::madd(p, x2, c(i));
     }
-    let mut q = S::splat(TANH_Q[0]);
-    for c in &TANH_Q[1..] {
-        q = S::madd(q, x2, S::splat(*c));
+    let mut q = c(np);
+    for i in np + 1..np + nq {
+        q = S::madd(q, x2, c(i));
     }
-    S::min(S::max(S::div(S::mul(p, x), q), S::splat(-1.0)), S::splat(1.0))
+    S::min(S::max(S::div(S::mul(p, x), q), k(2)), k(3))
+}
+
+#[inline(always)]
+fn splatted<S: Simd>(i: usize) -> S::V {
+    let all = TANH_P.iter().chain(&TANH_Q).chain(&KS);
+    S::splat(all.copied().nth(i).unwrap_or(0.0))
+}
+
+#[inline(always)]
+fn loaded<S: Simd>(t: &Consts, i: usize) -> S::V {
+    let all = t.p.iter().chain(&t.q).chain(&t.k);
+    all.clone().nth(i).map_or_else(|| S::splat(0.0), S::load)
 }
 
 /// `1 / (1 + e^-x) = ½ + ½·tanh(x/2)`, within [0, 1] and ≤ 2.6e-7 from the exact value (absolute:
 /// far out on the left it is 0, not e^x); NaN for NaN, never NaN otherwise.
 #[inline(always)]
 pub fn sigmoid<S: Simd>(x: S::V) -> S::V {
-    let t = tanh_rational::<S>(S::mul(x, S::splat(0.5)));
-    S::nan_or(x, S::madd(t, S::splat(0.5), S::splat(0.5)))
+    let half = splatted::<S>(TANH_P.len() + TANH_Q.len() + 4);
+    let t = tanh_rational_by::<S>(S::mul(x, half), splatted::<S>);
+    S::nan_or(x, S::madd(t, half, half))
 }
 
 /// `tanh(x)`, ≤ 4.2e-7 from the exact value; |x| ≥ 9 rounds to ±1 in f32 anyway.
 #[inline(always)]
 pub fn tanh<S: Simd>(x: S::V) -> S::V {
-    S::nan_or(x, tanh_rational::<S>(x))
+    S::nan_or(x, tanh_rational_by::<S>(x, splatted::<S>))
+}
+
+/// [`sigmoid`] with its constants loaded from `t` (the same bits).
+#[inline(always)]
+pub fn sigmoid_in<S: Simd>(x: S::V, t: &Consts) -> S::V {
+    let half = S::load(&t.k[4]);
+    let tr = tanh_rational_by::<S>(S::mul(x, half), |i| loaded::<S>(t, i));
+    S::nan_or(x, S::madd(tr, half, half))
+}
+
+/// [`tanh`] with its constants loaded from `t` (the same bits).
+#[inline(always)]
+pub fn tanh_in<S: Simd>(x: S::V, t: &Consts) -> S::V {
+    S::nan_or(x, tanh_rational_by::<S>(x, |i| loaded::<S>(t, i)))
 }
 
 /// One activation on four lanes: vector code for the common ones, the scalar reference otherwise.
@@ -325,4 +377,40 @@ mod wasm {
             i32x4_add(acc, i32x4_dot_i16x8(pairs, i16x8_splat(1)))
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The loaded constants give the splatted ones' results bit for bit, on every instruction set,
+    /// over the whole range the interpolant covers and past it (±1e4, ±0, NaN).
+    fn same_bits<S: Simd>() {
+        let t = consts();
+        let mut xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.0113).collect();
+        xs.extend([1e4, -1e4, 9.0, -9.0, 0.0, -0.0, f32::NAN, f32::MIN_POSITIVE, 88.7, -88.7]);
+        for chunk in xs.chunks(4) {
+            let mut lanes = [0f32; 4];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            let v = S::load(&lanes);
+            let bits = |v: S::V| {
+                let mut o = [0f32; 4];
+                S::store(v, &mut o);
+                o.map(f32::to_bits)
+            };
+            assert_eq!(bits(sigmoid_in::<S>(v, t)), bits(sigmoid::<S>(v)), "sigmoid {lanes:?}");
+            assert_eq!(bits(tanh_in::<S>(v, t)), bits(tanh::<S>(v)), "tanh {lanes:?}");
+        }
+    }
+
+    #[test]
+    fn loaded_constants_are_the_splatted_ones() {
+        same_bits::<Portable>();
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        same_bits::<Simd128>();
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+        same_bits::<RelaxedSimd>();
+    }
 }
