@@ -274,7 +274,7 @@ fn write_config(out: &Path, only: &Subset) -> Result {
     let modes = quoted(&mut MODES.iter().copied().filter(|m| Subset::keeps(&only.modes, m)));
     let tfjs = only.tfjs;
     let config = format!(
-        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":[{modes}],"tfjs":{tfjs},"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":3,"peak_gflops":{PEAK_GFLOPS}}}"#,
+        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":[{modes}],"tfjs":{tfjs},"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":5,"peak_gflops":{PEAK_GFLOPS}}}"#,
         models.join(",")
     );
     fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))
