@@ -36,9 +36,6 @@ const INT8_ATOL: f64 = 0.05;
 
 const MODELS: &[(&str, usize)] = &[("gru", 64), ("gru", 256), ("gru", 512), ("lstm", 64), ("lstm", 256), ("lstm", 512)];
 
-/// Single-thread wasm SIMD peak on this machine class, for the "% of peak" column.
-const PEAK_GFLOPS: f64 = 25.0;
-
 /// How long the page may take in all.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
@@ -274,7 +271,7 @@ fn write_config(out: &Path, only: &Subset) -> Result {
     let modes = quoted(&mut MODES.iter().copied().filter(|m| Subset::keeps(&only.modes, m)));
     let tfjs = only.tfjs;
     let config = format!(
-        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":[{modes}],"tfjs":{tfjs},"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":5,"peak_gflops":{PEAK_GFLOPS}}}"#,
+        r#"{{"models":[{}],"variants":[{variants}],"int8_variants":[{int8}],"int8_atol":{INT8_ATOL},"modes":[{modes}],"tfjs":{tfjs},"seq":256,"batch":64,"block_ms":20,"budget_ms":250,"rounds":5}}"#,
         models.join(",")
     );
     fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))

@@ -71,3 +71,36 @@ impl BenchModel {
         write(self.model.run_graph(inputs).map_err(err)?.get(1), out)
     }
 }
+
+/// `rounds` rounds of twelve independent four-lane multiply-adds (`acc = acc·m + a`), all in
+/// registers, on this build's vector code: the page times it for the floating-point peak of the
+/// variant on this machine (`2·4·12·rounds` flops; fused where the build has relaxed SIMD). Returns a
+/// sum of the accumulators so that none of the work can be dropped.
+#[wasm_bindgen]
+pub fn peak_kernel(rounds: u32, m: f32, a: f32) -> f32 {
+    use webrnn::cpu::{simd, Isa};
+    match Isa::best() {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+        Isa::RelaxedSimd => peak::<simd::RelaxedSimd>(rounds, m, a),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => peak::<simd::Simd128>(rounds, m, a),
+        _ => peak::<simd::Portable>(rounds, m, a),
+    }
+}
+
+fn peak<S: webrnn::cpu::simd::Simd>(rounds: u32, m: f32, a: f32) -> f32 {
+    let (mv, av) = (S::splat(m), S::splat(a));
+    let mut acc = [S::splat(0.0); 12];
+    for (i, v) in acc.iter_mut().enumerate() {
+        *v = S::splat(i as f32);
+    }
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = S::madd(*v, mv, av);
+        }
+    }
+    let mut out = [0f32; 4];
+    let sum = acc.iter().fold(S::splat(0.0), |s, &v| S::add(s, v));
+    S::store(sum, &mut out);
+    out.iter().sum()
+}
