@@ -430,6 +430,71 @@ fn prepared_constant_weights_match_the_reference() {
     }
 }
 
+/// A stream's steps, one call each, on prepared weights: every other such call takes `H·Rᵀ` first and
+/// walks the panels backwards (`cpu/recurrent.rs`), which must change no bit of any output
+/// against packing the weights afresh on each call (always forwards), and stays within the
+/// reference's tolerance. f32 and int8, every instruction set, sizes with a leftover panel.
+#[test]
+fn alternating_single_steps_change_no_bit() {
+    for (k, cell) in CELLS.into_iter().enumerate() {
+        for (h, i) in [(65, 9), (33, 70), (1, 3)] {
+            let g = cell.gates();
+            let mut rng = Rng(500 + k as u64 + h as u64);
+            let ws = 1.0 / ((h + i) as f32).sqrt();
+            let w = Tensor::from_f32(vec![1, g * h, i], rng.vec(g * h * i, ws)).unwrap();
+            let r = Tensor::from_f32(vec![1, g * h, h], rng.vec(g * h * h, ws)).unwrap();
+            let b = Tensor::from_f32(vec![1, 2 * g * h], rng.vec(2 * g * h, 0.5)).unwrap();
+            let lstm = g == 4;
+            // Values: 0 = X, 1..=3 = W R B, 4 = h0, 5 = c0 (inputs); 6 = Y, 7 = Y_h, 8 = Y_c.
+            let spec = RecurrentSpec::new(cell, Direction::Forward, h);
+            let mut inputs = vec![Some(0), Some(1), Some(2), Some(3), None, Some(4)];
+            let mut outputs = vec![Some(6), Some(7)];
+            if lstm {
+                inputs.push(Some(5));
+                outputs.push(Some(8));
+            }
+            let node = Node { name: "rnn".into(), op: Op::Recurrent(spec), inputs, outputs: outputs.clone() };
+            let names = ["x", "w", "r", "b", "h0", "c0", "y", "y_h", "y_c"];
+            let decl = |id: usize| ValueDecl { name: names[id].into(), id, dtype: None, dims: None };
+            let graph = Graph {
+                value_names: names.map(String::from).to_vec(),
+                nodes: vec![node],
+                inputs: if lstm { vec![decl(0), decl(4), decl(5)] } else { vec![decl(0), decl(4)] },
+                outputs: outputs.iter().flatten().map(|&id| decl(id)).collect(),
+                constants: vec![None, Some(w), Some(r), Some(b), None, None, None, None, None],
+            };
+            for isa in Isa::available() {
+                for int8 in [false, true] {
+                    let make = || if int8 { CpuKernels::with_int8(isa) } else { CpuKernels::new(isa) };
+                    let mut prepared = make();
+                    prepared.prepare(&graph).unwrap();
+                    let fresh = make();
+                    let mut state =
+                        vec![Tensor::from_f32(vec![1, 1, h], vec![0.0; h]).unwrap(); if lstm { 2 } else { 1 }];
+                    for step in 0..6 {
+                        let x = Tensor::from_f32(vec![1, 1, i], rng.vec(i, 1.0)).unwrap();
+                        let feed: Vec<Tensor> = std::iter::once(x).chain(state.iter().cloned()).collect();
+                        let got = graph.run_with(feed.clone(), &prepared).unwrap();
+                        let again = graph.run_with(feed.clone(), &fresh).unwrap();
+                        let what = format!("{isa:?} {cell:?} h={h} i={i} int8={int8} step {step}");
+                        for (a, b) in got.iter().zip(&again) {
+                            let bits = |t: &Tensor| t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(bits(a), bits(b), "{what}");
+                        }
+                        if !int8 {
+                            let want = graph.run(feed).unwrap();
+                            for (gt, wt) in got.iter().zip(&want) {
+                                compare(&what, gt, wt);
+                            }
+                        }
+                        state = got[1..].to_vec();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// sigmoid and tanh of every instruction set: ≤ 2e-6 from the f64 value over the whole f32 range,
 /// never outside their ranges, NaN only from NaN. Random bit patterns plus a dense grid where the curves bend.
 #[test]
