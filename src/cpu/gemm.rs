@@ -71,17 +71,25 @@ pub fn gemm_in<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4
         // One row (a stream's step): three panels at once, twelve independent accumulators. Eight
         // (two panels) exactly cover the multiply-add latency at two per cycle, leaving no slack
         // for a load that comes late; twelve still leave registers for the weight and the input.
+        // What is left after the triples goes in pairs: a panel left on its own would have four
+        // accumulators, a dependency chain that runs at a third of the speed (so 3n + 1 panels
+        // are n - 1 triples and two pairs).
         let a0 = &a[..k];
-        let nt = b.panels.len() / (3 * k);
+        let np = b.panels.len() / k;
+        let nt = if np % 3 == 1 && np >= 4 { np / 3 - 1 } else { np / 3 };
         let (head, rest) = c[..n4].split_at_mut(nt * 3 * (NR / 4));
         let (triples, last) = b.panels.split_at(nt * 3 * k);
-        let tail = |rest: &mut [F4]| match (last.len() / k, rest.len() / (NR / 4)) {
-            (2, 2) => {
-                let (p0, p1) = last.split_at(k);
-                kernel1x2::<S>(a0, p0, p1, rest);
+        let tail = |rest: &mut [F4]| {
+            for (c0, pair) in rest.chunks_mut(2 * (NR / 4)).zip(last.chunks(2 * k)) {
+                match (pair.len() / k, c0.len() / (NR / 4)) {
+                    (2, 2) => {
+                        let (p0, p1) = pair.split_at(k);
+                        kernel1x2::<S>(a0, p0, p1, c0);
+                    }
+                    (1, 1) => kernel1::<S>(a0, pair, c0),
+                    _ => {}
+                }
             }
-            (1, 1) => kernel1::<S>(a0, last, rest),
-            _ => {}
         };
         let each = head.chunks_exact_mut(3 * (NR / 4)).zip(triples.chunks_exact(3 * k));
         let one = |(c0, triple): (&mut [F4], &[PanelRow])| {
