@@ -61,14 +61,17 @@ pub fn run<S: Simd>(
                 st.c.as_flattened_mut()[b * hp..b * hp + hidden].copy_from_slice(&c0[o..o + hidden]);
             }
         }
-        // A single step (a stream's call) reads every weight once: at H = 256 more than L2 holds.
+        // A single step of a single stream reads every weight once: at H = 256 more than L2 holds.
         // Every other such call goes the other way round (H·Rᵀ first, both products walking
         // their panels backwards), so that it starts with what the previous call read last.
-        let backwards = max_len == 1 && w.flip.next();
+        let backwards = max_len == 1 && batch == 1 && w.flip.next();
         if backwards {
             st.product::<S>(w, true);
         }
         let nx4 = w.w.n4();
+        // Forward in time over full-length entries in layout 0, a chunk's rows already lie in X in
+        // the order the GEMM wants them: no gather (a stream's step).
+        let in_order = spec.layout == 0 && !reverse && lens.iter().all(|&l| l == seq);
         let chunk_steps = (CHUNK_FLOATS / (batch * w.w.n()).max(1)).max(1);
         let mut xs = Vec::new();
         let mut xw: Vec<F4> = Vec::new();
@@ -77,9 +80,7 @@ pub fn run<S: Simd>(
             let s1 = (s0 + chunk_steps).min(max_len);
             let rows = (s1 - s0) * batch;
             // Gather each step's input rows (per-entry time under sequence_lens and reverse), then
-            // one GEMM for the chunk. Forward in time over full-length entries in layout 0, the
-            // chunk's rows already lie in X in that order: no copy (a stream's step).
-            let in_order = spec.layout == 0 && !reverse && lens.iter().all(|&l| l == seq);
+            // one GEMM for the chunk.
             let xs_chunk: &[f32] = match x.get(s0 * batch * input..s1 * batch * input) {
                 Some(rows_x) if in_order => rows_x,
                 _ => {

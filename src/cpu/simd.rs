@@ -52,67 +52,73 @@ const TANH_P: [f32; 7] =
     [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
 const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
-/// The constants of [`tanh_rational`] as vectors in memory, for the kernels' activation passes.
+/// Every constant of [`tanh_rational_by`], by index: `TANH_P` from 0, `TANH_Q` from `Q`, then the
+/// clamps and ½ at `K` (-9, 9, -1, 1, ½).
+const ALL: [f32; 16] = {
+    let ks = [-9.0, 9.0, -1.0, 1.0, 0.5];
+    let mut all = [0.0; 16];
+    let mut i = 0;
+    while i < 16 {
+        all[i] = if i < Q {
+            TANH_P[i]
+        } else if i < K {
+            TANH_Q[i - Q]
+        } else {
+            ks[i - K]
+        };
+        i += 1;
+    }
+    all
+};
+const Q: usize = TANH_P.len();
+const K: usize = Q + TANH_Q.len();
+const HALF: usize = K + 4;
+
+/// [`ALL`] as vectors in memory, for the kernels' activation passes.
 ///
 /// Written as `splat`s, each constant is a `v128.const` to V8, which, out of registers in a loop
-/// of fifteen of them, rebuilds each one on every use (a 64-bit move and an unpack: three
+/// of sixteen of them, rebuilds each one on every use (a 64-bit move and an unpack: three
 /// instructions for one); loaded from here it is one load from L1. Made at run time
 /// ([`consts`]) so that LLVM cannot fold the loads back into constants.
 #[derive(Debug)]
-pub struct Consts {
-    p: [F4; 7],
-    q: [F4; 4],
-    /// -9, 9, -1, 1, ½.
-    k: [F4; 5],
-}
+pub struct Consts([F4; ALL.len()]);
 
 /// The activation constants ([`Consts`]); the first call makes them.
 pub fn consts() -> &'static Consts {
     static CONSTS: std::sync::OnceLock<Consts> = std::sync::OnceLock::new();
-    CONSTS.get_or_init(|| Consts { p: TANH_P.map(|c| [c; 4]), q: TANH_Q.map(|c| [c; 4]), k: KS.map(|c| [c; 4]) })
+    CONSTS.get_or_init(|| Consts(ALL.map(|c| [c; 4])))
 }
-
-const KS: [f32; 5] = [-9.0, 9.0, -1.0, 1.0, 0.5];
 
 /// `tanh` by the rational interpolant, within [-1, 1] (the interpolant overshoots ±1 by a few ulp
 /// near ±9); for `x` not NaN (NaN comes out NaN or not, callers decide). Nine multiply-adds, two
 /// multiplies and one division, against an `exp`, a division and range checks for
-/// `(1 - e^-2x) / (1 + e^-2x)`. `c` gives each constant by index (`TANH_P`, then `TANH_Q`, then
-/// `KS`): splatted or loaded, the same values and operations.
+/// `(1 - e^-2x) / (1 + e^-2x)`. `c(i)` is constant `ALL[i]`, splatted or loaded: the same values
+/// and operations either way.
 #[inline(always)]
 fn tanh_rational_by<S: Simd>(x: S::V, c: impl Fn(usize) -> S::V) -> S::V {
-    let (np, nq) = (TANH_P.len(), TANH_Q.len());
-    let k = |i: usize| c(np + nq + i);
-    let x = S::min(S::max(x, k(0)), k(1));
+    let x = S::min(S::max(x, c(K)), c(K + 1));
     let x2 = S::mul(x, x);
     let mut p = c(0);
-    for i in 1..np {
+    for i in 1..Q {
         p = S::madd(p, x2, c(i));
     }
-    let mut q = c(np);
-    for i in np + 1..np + nq {
+    let mut q = c(Q);
+    for i in Q + 1..K {
         q = S::madd(q, x2, c(i));
     }
-    S::min(S::max(S::div(S::mul(p, x), q), k(2)), k(3))
+    S::min(S::max(S::div(S::mul(p, x), q), c(K + 2)), c(K + 3))
 }
 
 #[inline(always)]
 fn splatted<S: Simd>(i: usize) -> S::V {
-    let all = TANH_P.iter().chain(&TANH_Q).chain(&KS);
-    S::splat(all.copied().nth(i).unwrap_or(0.0))
-}
-
-#[inline(always)]
-fn loaded<S: Simd>(t: &Consts, i: usize) -> S::V {
-    let all = t.p.iter().chain(&t.q).chain(&t.k);
-    all.clone().nth(i).map_or_else(|| S::splat(0.0), S::load)
+    S::splat(ALL[i])
 }
 
 /// `1 / (1 + e^-x) = ½ + ½·tanh(x/2)`, within [0, 1] and ≤ 2.6e-7 from the exact value (absolute:
 /// far out on the left it is 0, not e^x); NaN for NaN, never NaN otherwise.
 #[inline(always)]
 pub fn sigmoid<S: Simd>(x: S::V) -> S::V {
-    let half = splatted::<S>(TANH_P.len() + TANH_Q.len() + 4);
+    let half = splatted::<S>(HALF);
     let t = tanh_rational_by::<S>(S::mul(x, half), splatted::<S>);
     S::nan_or(x, S::madd(t, half, half))
 }
@@ -126,15 +132,15 @@ pub fn tanh<S: Simd>(x: S::V) -> S::V {
 /// [`sigmoid`] with its constants loaded from `t` (the same bits).
 #[inline(always)]
 pub fn sigmoid_in<S: Simd>(x: S::V, t: &Consts) -> S::V {
-    let half = S::load(&t.k[4]);
-    let tr = tanh_rational_by::<S>(S::mul(x, half), |i| loaded::<S>(t, i));
+    let half = S::load(&t.0[HALF]);
+    let tr = tanh_rational_by::<S>(S::mul(x, half), |i| S::load(&t.0[i]));
     S::nan_or(x, S::madd(tr, half, half))
 }
 
 /// [`tanh`] with its constants loaded from `t` (the same bits).
 #[inline(always)]
 pub fn tanh_in<S: Simd>(x: S::V, t: &Consts) -> S::V {
-    S::nan_or(x, tanh_rational_by::<S>(x, |i| loaded::<S>(t, i)))
+    S::nan_or(x, tanh_rational_by::<S>(x, |i| S::load(&t.0[i])))
 }
 
 /// One activation on four lanes: vector code for the common ones, the scalar reference otherwise.
