@@ -1,7 +1,9 @@
 // Runs bench/ab.html in headless Chromium and prints its lines (see "Comparing two builds" in
 // bench/README.md): node bench/ab.mjs 'http://localhost:8765/bench/ab.html?pkgs=base,new&...'
-// playwright-core is the one `cargo xtask setup` installs for the end-to-end tests.
+// playwright-core is the one `cargo xtask setup` installs for the end-to-end tests; the flags are
+// theirs too (webdriver.json: no network, runnable as root).
 import { chromium } from '../xtask/node_modules/playwright-core/index.mjs';
+import { BASE_FLAGS } from '../xtask/e2e/chromium-flags.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -10,7 +12,7 @@ if (!url) {
 }
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu'],
+  args: BASE_FLAGS,
 });
 let failed = false;
 try {
