@@ -5,129 +5,11 @@
 use crate::backend::{RecurrentKernels, ScalarKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentSpec};
 use crate::error::{Error, Result};
-use crate::ops;
+use crate::ops::{arg, opt};
+pub use crate::ops::{rec_input, Op, SliceAttrs};
 use crate::tensor::{DType, Tensor};
 
 pub type ValueId = usize;
-
-/// Opset < 10 `Slice` attributes: starts, ends, optional axes.
-pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
-
-/// One operator with its attributes already parsed and validated.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    Identity,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Add,
-    Sub,
-    Mul,
-    Div,
-    MatMul,
-    Gemm {
-        alpha: f32,
-        beta: f32,
-        trans_a: bool,
-        trans_b: bool,
-    },
-    Gather {
-        axis: i64,
-    },
-    Transpose {
-        perm: Option<Vec<usize>>,
-    },
-    Reshape {
-        allow_zero: bool,
-    },
-    Flatten {
-        axis: i64,
-    },
-    /// `axes` from the attribute (opset < 13) or `None` when they come from input 1 (or are absent).
-    Squeeze {
-        axes: Option<Vec<i64>>,
-    },
-    Unsqueeze {
-        axes: Option<Vec<i64>>,
-    },
-    /// Opset < 10 keeps starts/ends/axes in attributes.
-    Slice {
-        attrs: Option<SliceAttrs>,
-    },
-    Concat {
-        axis: i64,
-    },
-    Split {
-        axis: i64,
-        split: Option<Vec<i64>>,
-        num_outputs: usize,
-    },
-    Expand,
-    Shape {
-        start: i64,
-        end: Option<i64>,
-    },
-    ConstantOfShape {
-        value: Tensor,
-    },
-    Cast {
-        to: DType,
-    },
-    /// `legacy`: opset < 13 semantics (coerce to 2-D at `axis`).
-    Softmax {
-        axis: i64,
-        legacy: bool,
-        log: bool,
-    },
-    Recurrent(RecurrentSpec),
-}
-
-impl Op {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Identity => "Identity",
-            Op::Relu => "Relu",
-            Op::Sigmoid => "Sigmoid",
-            Op::Tanh => "Tanh",
-            Op::Add => "Add",
-            Op::Sub => "Sub",
-            Op::Mul => "Mul",
-            Op::Div => "Div",
-            Op::MatMul => "MatMul",
-            Op::Gemm { .. } => "Gemm",
-            Op::Gather { .. } => "Gather",
-            Op::Transpose { .. } => "Transpose",
-            Op::Reshape { .. } => "Reshape",
-            Op::Flatten { .. } => "Flatten",
-            Op::Squeeze { .. } => "Squeeze",
-            Op::Unsqueeze { .. } => "Unsqueeze",
-            Op::Slice { .. } => "Slice",
-            Op::Concat { .. } => "Concat",
-            Op::Split { .. } => "Split",
-            Op::Expand => "Expand",
-            Op::Shape { .. } => "Shape",
-            Op::ConstantOfShape { .. } => "ConstantOfShape",
-            Op::Cast { .. } => "Cast",
-            Op::Softmax { log: false, .. } => "Softmax",
-            Op::Softmax { log: true, .. } => "LogSoftmax",
-            Op::Recurrent(s) => s.cell.op_name(),
-        }
-    }
-}
-
-/// Recurrent node input slots (ONNX order), plus the projection extension.
-pub mod rec_input {
-    pub const X: usize = 0;
-    pub const W: usize = 1;
-    pub const R: usize = 2;
-    pub const B: usize = 3;
-    pub const SEQUENCE_LENS: usize = 4;
-    pub const INITIAL_H: usize = 5;
-    pub const INITIAL_C: usize = 6;
-    pub const P: usize = 7;
-    /// Not ONNX: LSTM output projection `[dirs, P, H]` (PyTorch `proj_size`).
-    pub const PROJ: usize = 8;
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -377,14 +259,6 @@ fn check_decl(decl: &ValueDecl, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn arg<'a>(args: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor> {
-    args.get(i).copied().flatten().ok_or_else(|| Error::InvalidModel(format!("required input {i} is missing")))
-}
-
-fn opt<'a>(args: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
-    args.get(i).copied().flatten()
-}
-
 async fn run_node(
     index: usize,
     node: &Node,
@@ -392,62 +266,7 @@ async fn run_node(
     hook: &mut dyn StateHook,
     kernels: &dyn RecurrentKernels,
 ) -> Result<Vec<Tensor>> {
-    let one = |t: Result<Tensor>| t.map(|t| vec![t]);
     match &node.op {
-        Op::Identity => Ok(vec![arg(args, 0)?.clone()]),
-        Op::Relu | Op::Sigmoid | Op::Tanh => one(ops::unary(&node.op, arg(args, 0)?)),
-        Op::Add | Op::Sub | Op::Mul | Op::Div => one(ops::binary(&node.op, arg(args, 0)?, arg(args, 1)?)),
-        Op::MatMul => one(ops::matmul(arg(args, 0)?, arg(args, 1)?)),
-        Op::Gemm { alpha, beta, trans_a, trans_b } => {
-            one(ops::gemm(arg(args, 0)?, arg(args, 1)?, opt(args, 2), *alpha, *beta, *trans_a, *trans_b))
-        }
-        Op::Gather { axis } => one(ops::gather(arg(args, 0)?, arg(args, 1)?, *axis)),
-        Op::Transpose { perm } => one(ops::transpose(arg(args, 0)?, perm.as_deref())),
-        Op::Reshape { allow_zero } => one(ops::reshape(arg(args, 0)?, arg(args, 1)?, *allow_zero)),
-        Op::Flatten { axis } => one(ops::flatten(arg(args, 0)?, *axis)),
-        Op::Squeeze { axes } => {
-            let axes = match axes {
-                Some(a) => Some(a.clone()),
-                None => opt(args, 1).map(|t| t.to_i64_vec()).transpose()?,
-            };
-            one(ops::squeeze(arg(args, 0)?, axes.as_deref()))
-        }
-        Op::Unsqueeze { axes } => {
-            let axes = match axes {
-                Some(a) => a.clone(),
-                None => arg(args, 1)?.to_i64_vec()?,
-            };
-            one(ops::unsqueeze(arg(args, 0)?, &axes))
-        }
-        Op::Slice { attrs } => {
-            let x = arg(args, 0)?;
-            match attrs {
-                Some((starts, ends, axes)) => one(ops::slice(x, starts, ends, axes.as_deref(), None)),
-                None => {
-                    let starts = arg(args, 1)?.to_i64_vec()?;
-                    let ends = arg(args, 2)?.to_i64_vec()?;
-                    let axes = opt(args, 3).map(|t| t.to_i64_vec()).transpose()?;
-                    let steps = opt(args, 4).map(|t| t.to_i64_vec()).transpose()?;
-                    one(ops::slice(x, &starts, &ends, axes.as_deref(), steps.as_deref()))
-                }
-            }
-        }
-        Op::Concat { axis } => {
-            let parts: Vec<&Tensor> = args.iter().flatten().copied().collect();
-            one(ops::concat(&parts, *axis))
-        }
-        Op::Split { axis, split, num_outputs } => {
-            let sizes = match split {
-                Some(s) => Some(s.clone()),
-                None => opt(args, 1).map(|t| t.to_i64_vec()).transpose()?,
-            };
-            ops::split(arg(args, 0)?, *axis, sizes.as_deref(), *num_outputs)
-        }
-        Op::Expand => one(ops::expand(arg(args, 0)?, arg(args, 1)?)),
-        Op::Shape { start, end } => one(ops::shape_of(arg(args, 0)?, *start, *end)),
-        Op::ConstantOfShape { value } => one(ops::constant_of_shape(arg(args, 0)?, value)),
-        Op::Cast { to } => one(ops::cast(arg(args, 0)?, *to)),
-        Op::Softmax { axis, legacy, log } => one(ops::softmax(arg(args, 0)?, *axis, *legacy, *log)),
         Op::Recurrent(spec) => {
             use rec_input as ri;
             let mut inputs = RecurrentInputs {
@@ -481,5 +300,6 @@ async fn run_node(
             }
             Ok(v)
         }
+        op => op.run(args),
     }
 }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use crate::cell::{Activation, CellKind, Direction, RecurrentSpec};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Node, Op, ValueDecl, ValueId};
+use crate::ops::Attrs;
 use crate::tensor::Tensor;
-use proto::{AttributeProto, ModelProto, NodeProto, ValueInfoProto};
+use proto::{ModelProto, NodeProto, ValueInfoProto};
 pub use tensor_proto::{decode_tensor, encode_tensor, ExternalLoader};
 
 /// Largest accepted `hidden_size`.
@@ -205,32 +206,6 @@ fn topo_sort(nodes: Vec<Node>, inputs: &[ValueDecl], constants: &[Option<Tensor>
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
-struct Attrs<'a> {
-    node: &'a NodeProto,
-    name: &'a str,
-}
-
-impl<'a> Attrs<'a> {
-    fn get(&self, key: &str) -> Option<&'a AttributeProto> {
-        self.node.attribute.iter().find(|a| a.name == key)
-    }
-    fn int(&self, key: &str, default: i64) -> i64 {
-        self.get(key).map_or(default, |a| a.i)
-    }
-    fn float(&self, key: &str, default: f32) -> f32 {
-        self.get(key).map_or(default, |a| a.f)
-    }
-    fn ints(&self, key: &str) -> Option<Vec<i64>> {
-        self.get(key).map(|a| a.ints.clone())
-    }
-    fn string(&self, key: &str) -> Result<Option<String>> {
-        self.get(key).map(|a| String::from_utf8(a.s.clone()).map_err(|_| self.bad(key, "is not UTF-8"))).transpose()
-    }
-    fn bad(&self, key: &str, what: &str) -> Error {
-        Error::InvalidModel(format!("node '{}' ({}): attribute {key} {what}", self.name, self.node.op_type))
-    }
-}
-
 fn constant_value(n: &NodeProto, node_name: &str) -> Result<Tensor> {
     let a = Attrs { node: n, name: node_name };
     let no_external = &mut |loc: &str| -> Result<Arc<Vec<u8>>> {
@@ -339,7 +314,11 @@ fn parse_op(
             log: n.op_type == "LogSoftmax",
         },
         "GRU" | "LSTM" | "RNN" => Op::Recurrent(parse_recurrent(&a, constants, inputs)?),
-        other => return Err(Error::unsupported(other, node_name, "")),
+        other => {
+            let consts: Vec<Option<&Tensor>> = inputs.iter().map(|v| v.and_then(|v| constants.get(&v))).collect();
+            return crate::ops::parse_family(other, &a, opset, &consts)
+                .unwrap_or_else(|| Err(Error::unsupported(other, node_name, "")));
+        }
     };
     Ok(op)
 }

@@ -40,6 +40,13 @@ pub fn compare(what: &str, got: &Tensor, want: &Tensor, atol: f32, rtol: f32) ->
     if got.shape() != want.shape() {
         return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), want.shape()));
     }
+    if let (Ok(g), Ok(w)) = (got.as_i64(), want.as_i64()) {
+        // Integer and boolean outputs are exact.
+        return match g.iter().zip(w).position(|(a, b)| a != b) {
+            Some(i) => Err(format!("{what}[{i}]: {} vs expected {}", g[i], w[i])),
+            None => Ok(0.0),
+        };
+    }
     let (g, w) = (got.as_f32().map_err(|e| e.to_string())?, want.as_f32().map_err(|e| e.to_string())?);
     let mut max_err = 0f32;
     for (i, (&a, &b)) in g.iter().zip(w).enumerate() {
