@@ -6,19 +6,8 @@ use crate::backend::{RecurrentKernels, ScalarKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentSpec};
 use crate::error::{Error, Result};
 use crate::ops::{arg, opt};
-pub use crate::ops::{rec_input, Op, SliceAttrs};
+pub use crate::ops::{rec_input, Node, Op, SliceAttrs, ValueId};
 use crate::tensor::{DType, Tensor};
-
-pub type ValueId = usize;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Node {
-    pub name: String,
-    pub op: Op,
-    /// `None` for an omitted optional input.
-    pub inputs: Vec<Option<ValueId>>,
-    pub outputs: Vec<Option<ValueId>>,
-}
 
 /// Static description of a graph input or output.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +166,7 @@ impl Graph {
             let node = &self.nodes[ni];
             let args: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
-            let results = run_node(ni, node, &args, hook, kernels)
+            let results = run_node(ni, node, &args, &self.constants, hook, kernels)
                 .await
                 .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
             drop(args);
@@ -263,6 +252,7 @@ async fn run_node(
     index: usize,
     node: &Node,
     args: &[Option<&Tensor>],
+    constants: &[Option<Tensor>],
     hook: &mut dyn StateHook,
     kernels: &dyn RecurrentKernels,
 ) -> Result<Vec<Tensor>> {
@@ -300,6 +290,7 @@ async fn run_node(
             }
             Ok(v)
         }
+        Op::If(op) => op.run(args, constants),
         op => op.run(args),
     }
 }

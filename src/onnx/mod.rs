@@ -48,88 +48,51 @@ pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph,
         return Err(Error::InvalidModel("sparse initializers are not supported".into()));
     }
 
-    let mut names: Vec<String> = Vec::new();
-    let mut ids: HashMap<String, ValueId> = HashMap::new();
-    let mut intern = |name: &str, names: &mut Vec<String>| -> ValueId {
-        *ids.entry(name.to_string()).or_insert_with(|| {
-            names.push(name.to_string());
-            names.len() - 1
-        })
+    let mut im = Importer {
+        opset,
+        names: Vec::new(),
+        ids: HashMap::new(),
+        constants: HashMap::new(),
+        cache: HashMap::new(),
+        external,
+        depth: 0,
     };
-    let mut constants: HashMap<ValueId, Tensor> = HashMap::new();
-
-    // External files are read once each, whatever the number of tensors in them.
-    let mut cache: HashMap<String, Arc<Vec<u8>>> = HashMap::new();
-    let mut load_cached = |loc: &str| -> Result<Arc<Vec<u8>>> {
-        if let Some(b) = cache.get(loc) {
-            return Ok(b.clone());
-        }
-        let b = external(loc)?;
-        cache.insert(loc.to_string(), b.clone());
-        Ok(b)
-    };
+    let top = Scope::default();
     for init in &g.initializer {
-        let t = tensor_proto::to_tensor(init, &mut load_cached)?;
-        let id = intern(&init.name, &mut names);
-        constants.insert(id, t);
+        let t = im.tensor(init)?;
+        let id = im.intern(&init.name, &top);
+        im.constants.insert(id, t);
     }
 
     let mut inputs = Vec::new();
     for vi in &g.input {
-        let id = intern(&vi.name, &mut names);
-        if constants.contains_key(&id) {
+        let id = im.intern(&vi.name, &top);
+        if im.constants.contains_key(&id) {
             continue; // IR < 4 lists initializers among the inputs as overridable defaults.
         }
         inputs.push(decl(vi, id)?);
     }
 
-    let mut nodes = Vec::new();
-    for (i, n) in g.node.iter().enumerate() {
-        let node_name = if n.name.is_empty() { format!("#{i} ({})", n.op_type) } else { n.name.clone() };
-        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-            return Err(Error::unsupported(
-                &format!("{}::{}", n.domain, n.op_type),
-                &node_name,
-                "custom domains are not supported",
-            ));
-        }
-        let inp: Vec<Option<ValueId>> =
-            n.input.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
-        let out: Vec<Option<ValueId>> =
-            n.output.iter().map(|s| (!s.is_empty()).then(|| intern(s, &mut names))).collect();
-        if n.op_type == "Constant" {
-            let t = constant_value(n, &node_name)?;
-            let id = out
-                .first()
-                .copied()
-                .flatten()
-                .ok_or_else(|| Error::InvalidModel(format!("Constant node '{node_name}' has no output")))?;
-            constants.insert(id, t);
-            continue;
-        }
-        let op = parse_op(n, &node_name, opset, &constants, &inp)?;
-        nodes.push(Node { name: node_name, op, inputs: inp, outputs: out });
-    }
+    let nodes = im.nodes(&g.node, &top)?;
 
     let mut outputs = Vec::new();
     for vi in &g.output {
-        let id = intern(&vi.name, &mut names);
+        let id = im.intern(&vi.name, &top);
         outputs.push(decl(vi, id)?);
     }
     let const_vec = {
-        let mut v = vec![None; names.len()];
-        for (id, t) in constants {
+        let mut v = vec![None; im.names.len()];
+        for (id, t) in im.constants {
             v[id] = Some(t);
         }
         v
     };
-    let graph = Graph {
-        value_names: names,
-        nodes: topo_sort(nodes, &inputs, &const_vec)?,
-        inputs,
-        outputs,
-        constants: const_vec,
-    };
+    let mut available: Vec<bool> = const_vec.iter().map(Option::is_some).collect();
+    for i in &inputs {
+        available[i.id] = true;
+    }
+    let graph =
+        Graph { value_names: im.names, nodes: topo_sort(nodes, available)?, inputs, outputs, constants: const_vec };
     for o in &graph.outputs {
         let defined = graph.constants[o.id].is_some()
             || graph.inputs.iter().any(|i| i.id == o.id)
@@ -159,11 +122,159 @@ fn decl(vi: &ValueInfoProto, id: ValueId) -> Result<ValueDecl> {
 }
 
 /// Orders nodes so that each runs after the producers of its inputs; refuses undefined values and cycles.
-fn topo_sort(nodes: Vec<Node>, inputs: &[ValueDecl], constants: &[Option<Tensor>]) -> Result<Vec<Node>> {
-    let mut available: Vec<bool> = constants.iter().map(Option::is_some).collect();
-    for i in inputs {
-        available[i.id] = true;
+/// Names as a (sub)graph writes them → the names they have in the imported graph: a branch's own
+/// values are renamed so that they cannot collide with the enclosing graph's or the other branch's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    renamed: HashMap<String, String>,
+}
+
+/// Most nested `If` levels accepted (a hostile file could nest them until the stack runs out).
+const MAX_DEPTH: usize = 16;
+
+pub(crate) struct Importer<'a, 'e> {
+    opset: i64,
+    names: Vec<String>,
+    ids: HashMap<String, ValueId>,
+    constants: HashMap<ValueId, Tensor>,
+    /// External files are read once each, whatever the number of tensors in them.
+    cache: HashMap<String, Arc<Vec<u8>>>,
+    external: &'a mut ExternalLoader<'e>,
+    depth: usize,
+}
+
+impl Importer<'_, '_> {
+    fn intern(&mut self, name: &str, scope: &Scope) -> ValueId {
+        let name = scope.renamed.get(name).map_or(name, String::as_str);
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
     }
+
+    fn tensor(&mut self, t: &proto::TensorProto) -> Result<Tensor> {
+        let (cache, external) = (&mut self.cache, &mut self.external);
+        tensor_proto::to_tensor(t, &mut |loc: &str| {
+            if let Some(b) = cache.get(loc) {
+                return Ok(b.clone());
+            }
+            let b = external(loc)?;
+            cache.insert(loc.to_string(), b.clone());
+            Ok(b)
+        })
+    }
+
+    /// The nodes of one (sub)graph; `Constant` nodes become constants.
+    fn nodes(&mut self, list: &[NodeProto], scope: &Scope) -> Result<Vec<Node>> {
+        let mut nodes = Vec::new();
+        for (i, n) in list.iter().enumerate() {
+            let node_name = if n.name.is_empty() { format!("#{i} ({})", n.op_type) } else { n.name.clone() };
+            if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+                return Err(Error::unsupported(
+                    &format!("{}::{}", n.domain, n.op_type),
+                    &node_name,
+                    "custom domains are not supported",
+                ));
+            }
+            let mut inp: Vec<Option<ValueId>> =
+                n.input.iter().map(|s| (!s.is_empty()).then(|| self.intern(s, scope))).collect();
+            let out: Vec<Option<ValueId>> =
+                n.output.iter().map(|s| (!s.is_empty()).then(|| self.intern(s, scope))).collect();
+            if n.op_type == "Constant" {
+                let t = constant_value(n, &node_name)?;
+                let id = out
+                    .first()
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| Error::InvalidModel(format!("Constant node '{node_name}' has no output")))?;
+                self.constants.insert(id, t);
+                continue;
+            }
+            let op = if n.op_type == "If" {
+                let op = self.parse_if(n, &node_name, scope, out.len())?;
+                inp.truncate(1);
+                inp.extend(op.captures.iter().map(|&v| Some(v)));
+                Op::If(op)
+            } else {
+                parse_op(n, &node_name, self.opset, &self.constants, &inp)?
+            };
+            nodes.push(Node { name: node_name, op, inputs: inp, outputs: out });
+        }
+        Ok(nodes)
+    }
+
+    /// An `If` node: both branches imported (so an unsupported operator in either is refused now).
+    fn parse_if(
+        &mut self,
+        n: &NodeProto,
+        node_name: &str,
+        scope: &Scope,
+        outputs: usize,
+    ) -> Result<crate::ops::control::If> {
+        use crate::ops::control::{Branch, If};
+        if n.input.len() != 1 || n.input[0].is_empty() {
+            return Err(Error::InvalidModel(format!(
+                "If node '{node_name}' must have exactly one input (the condition)"
+            )));
+        }
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::InvalidModel(format!("If node '{node_name}': more than {MAX_DEPTH} nested subgraphs")));
+        }
+        let a = Attrs { node: n, name: node_name };
+        let mut branches = Vec::new();
+        for key in ["then_branch", "else_branch"] {
+            let g = a.graph(key).ok_or_else(|| a.bad(key, "is required (a graph)"))?;
+            if !g.input.is_empty() {
+                return Err(a.bad(key, "must have no inputs"));
+            }
+            if g.output.len() != outputs {
+                return Err(a.bad(key, &format!("returns {} values, the node has {outputs} outputs", g.output.len())));
+            }
+            let mut local = scope.clone();
+            let prefix = format!("{node_name}/{key}/");
+            let defined = g.initializer.iter().map(|t| &t.name).chain(g.node.iter().flat_map(|n| n.output.iter()));
+            for name in defined.filter(|s| !s.is_empty()) {
+                local.renamed.insert(name.clone(), format!("{prefix}{name}"));
+            }
+            for init in &g.initializer {
+                let t = self.tensor(init)?;
+                let id = self.intern(&init.name, &local);
+                self.constants.insert(id, t);
+            }
+            self.depth += 1;
+            let nodes = self.nodes(&g.node, &local);
+            self.depth -= 1;
+            let nodes = nodes?;
+            let outs: Vec<ValueId> = g.output.iter().map(|o| self.intern(&o.name, &local)).collect();
+            let mut available = vec![true; self.names.len()];
+            for v in nodes.iter().flat_map(|n| n.outputs.iter().flatten()) {
+                available[*v] = false;
+            }
+            let nodes = topo_sort(nodes, available).map_err(|e| e.context(&format!("If node '{node_name}' {key}")))?;
+            branches.push(Branch { nodes, outputs: outs });
+        }
+        let else_branch = branches.pop().unwrap_or(Branch { nodes: vec![], outputs: vec![] });
+        let then_branch = branches.pop().unwrap_or(Branch { nodes: vec![], outputs: vec![] });
+        let mut captures = Vec::new();
+        for b in [&then_branch, &else_branch] {
+            let produced: std::collections::HashSet<ValueId> =
+                b.nodes.iter().flat_map(|n| n.outputs.iter().flatten().copied()).collect();
+            let read = b.nodes.iter().flat_map(|n| n.inputs.iter().flatten().copied()).chain(b.outputs.iter().copied());
+            for v in read {
+                if !produced.contains(&v) && !self.constants.contains_key(&v) && !captures.contains(&v) {
+                    captures.push(v);
+                }
+            }
+        }
+        Ok(If { then_branch, else_branch, captures })
+    }
+}
+
+/// `available[v]`: value `v` exists before any of `nodes` runs (an input, a constant, or for a branch
+/// anything its enclosing graph defines).
+pub(crate) fn topo_sort(nodes: Vec<Node>, mut available: Vec<bool>) -> Result<Vec<Node>> {
     let mut producer: HashMap<ValueId, usize> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
         for v in n.outputs.iter().flatten() {
@@ -411,9 +522,22 @@ pub fn unsupported_nodes(bytes: &[u8]) -> Result<Vec<(String, String)>> {
         model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
     let g = model.graph.unwrap_or_default();
     let mut bad = Vec::new();
-    for (i, n) in g.node.iter().enumerate() {
+    unsupported_in(&g.node, opset, &mut bad, 0);
+    Ok(bad)
+}
+
+fn unsupported_in(list: &[NodeProto], opset: i64, bad: &mut Vec<(String, String)>, depth: usize) {
+    for (i, n) in list.iter().enumerate() {
         let name = if n.name.is_empty() { format!("#{i}") } else { n.name.clone() };
         let custom = !(n.domain.is_empty() || n.domain == "ai.onnx");
+        if n.op_type == "If" && !custom && depth < MAX_DEPTH {
+            for a in n.attribute.iter().filter(|a| a.name == "then_branch" || a.name == "else_branch") {
+                if let Some(g) = &a.g {
+                    unsupported_in(&g.node, opset, bad, depth + 1);
+                }
+            }
+            continue;
+        }
         let inputs: Vec<Option<ValueId>> = n.input.iter().map(|_| None).collect();
         let refused = n.op_type != "Constant"
             && matches!(parse_op(n, &name, opset, &HashMap::new(), &inputs), Err(Error::UnsupportedOp { .. }));
@@ -421,5 +545,4 @@ pub fn unsupported_nodes(bytes: &[u8]) -> Result<Vec<(String, String)>> {
             bad.push((n.op_type.clone(), name));
         }
     }
-    Ok(bad)
 }

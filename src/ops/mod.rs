@@ -33,6 +33,19 @@ use crate::cell::RecurrentSpec;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
+/// A value of a graph, by number.
+pub type ValueId = usize;
+
+/// One operator applied to numbered values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+    /// `None` for an omitted optional input.
+    pub inputs: Vec<Option<ValueId>>,
+    pub outputs: Vec<Option<ValueId>>,
+}
+
 /// Opset < 10 `Slice` attributes: starts, ends, optional axes.
 pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
 
