@@ -101,6 +101,19 @@ pub struct SessionPlan {
     /// Recurrent nodes whose final state a node of the schedule reads (e.g. a head on `h_n`): on a
     /// device that keeps the sessions' state, it still comes back on every call.
     pub(crate) state_readers: Vec<usize>,
+    /// `Some` for a model called one chunk at a time whose session state is graph tensors (Silero
+    /// VAD's `state` → `stateN`, GTCRN's caches): `inputs`, `outputs` and `cells` are then empty.
+    pub calls: Option<crate::session::calls::CallPlan>,
+}
+
+impl SessionPlan {
+    /// f32 values in one session's state.
+    pub fn state_len(&self) -> usize {
+        match &self.calls {
+            Some(c) => c.state_len(),
+            None => self.cells.iter().map(|c| c.state_len()).sum(),
+        }
+    }
 }
 
 pub(crate) struct ModelInner {
@@ -123,26 +136,71 @@ impl std::fmt::Debug for Model {
     }
 }
 
+/// What a caller tells the loader about a model beyond its file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Graph inputs that are the same on every call (Silero's `sr`): they become constants at
+    /// load, and the graph is folded around them (an `If` on them disappears).
+    pub inputs: Vec<(String, Tensor)>,
+    /// Session state the runtime cannot find by itself: `(graph input, graph output)` pairs, the
+    /// output's value being fed back into the input on the next call.
+    pub state: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    /// Fixes graph input `name` to `value` (see [`LoadOptions::inputs`]).
+    pub fn input(mut self, name: &str, value: Tensor) -> Self {
+        self.inputs.push((name.to_string(), value));
+        self
+    }
+
+    /// Declares that graph output `output` is the next value of graph input `input`.
+    pub fn state(mut self, input: &str, output: &str) -> Self {
+        self.state.push((input.to_string(), output.to_string()));
+        self
+    }
+}
+
 impl Model {
     /// Loads an ONNX model whose weights are all inside `bytes`.
     pub fn from_onnx(bytes: &[u8]) -> Result<Model> {
-        Self::from_onnx_with_external(bytes, &mut |loc: &str| {
+        Self::from_onnx_with(bytes, &LoadOptions::default())
+    }
+
+    /// [`Model::from_onnx`] with load options (fixed inputs, declared state).
+    pub fn from_onnx_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        Self::from_onnx_with_external_and(bytes, options, &mut |loc: &str| {
             Err(Error::Io(format!("the model keeps weights in external file '{loc}': load it with its external data")))
         })
     }
 
     /// Loads an ONNX model; `external` supplies external-data files by their `location`.
     pub fn from_onnx_with_external(bytes: &[u8], external: &mut onnx::ExternalLoader<'_>) -> Result<Model> {
-        let (graph, info) = onnx::import(bytes, external)?;
-        Ok(Self::from_graph(graph, Source::Onnx(info)))
+        Self::from_onnx_with_external_and(bytes, &LoadOptions::default(), external)
+    }
+
+    /// Loads an ONNX model with load options; `external` supplies external-data files.
+    pub fn from_onnx_with_external_and(
+        bytes: &[u8],
+        options: &LoadOptions,
+        external: &mut onnx::ExternalLoader<'_>,
+    ) -> Result<Model> {
+        let (graph, info) = onnx::import_fixed(bytes, external, &options.inputs)?;
+        Ok(Self::from_graph_with(graph, Source::Onnx(info), &options.state))
     }
 
     /// Loads an ONNX file, reading external data from files beside it.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_onnx_file(path: &std::path::Path) -> Result<Model> {
+        Self::from_onnx_file_with(path, &LoadOptions::default())
+    }
+
+    /// [`Model::from_onnx_file`] with load options.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_onnx_file_with(path: &std::path::Path, options: &LoadOptions) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        Self::from_onnx_with_external(&bytes, &mut |loc: &str| {
+        Self::from_onnx_with_external_and(&bytes, options, &mut |loc: &str| {
             let rel = std::path::Path::new(loc);
             if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
                 return Err(Error::Format(format!("external data location '{loc}' must be a plain relative path")));
@@ -159,8 +217,27 @@ impl Model {
     }
 
     pub(crate) fn from_graph(graph: Graph, source: Source) -> Model {
+        Self::from_graph_with(graph, source, &[])
+    }
+
+    fn from_graph_with(graph: Graph, source: Source, declared_state: &[(String, String)]) -> Model {
         let fingerprint = fingerprint(&graph);
-        let plan = plan_sessions(&graph);
+        // Declared state means graph-tensor state; otherwise the recurrent layers' own state over
+        // time and batch axes, and failing that, graph-tensor state found in the graph.
+        let plan = if declared_state.is_empty() {
+            plan_sessions(&graph).or_else(|seq| {
+                crate::session::calls::plan(&graph, &[]).map_err(|calls| {
+                    Error::InvalidModel(format!(
+                        "{} (as a sequence model: {}; as a model called chunk by chunk with its state in graph tensors: {})",
+                        "sessions unavailable",
+                        seq.to_string().trim_start_matches("invalid model: "),
+                        calls.to_string().trim_start_matches("invalid model: ")
+                    ))
+                })
+            })
+        } else {
+            crate::session::calls::plan(&graph, declared_state)
+        };
         let kernels = Box::new(ScalarKernels);
         Model { inner: Arc::new(ModelInner { graph: Arc::new(graph), source, fingerprint, plan, kernels }) }
     }
@@ -271,7 +348,7 @@ fn fingerprint(g: &Graph) -> [u8; 16] {
 }
 
 /// Values that are (copies, slices or concatenations of) recurrent final states.
-fn state_derived(g: &Graph) -> Vec<bool> {
+pub(crate) fn state_derived(g: &Graph) -> Vec<bool> {
     let mut derived = vec![false; g.value_count()];
     for node in &g.nodes {
         match &node.op {
@@ -474,6 +551,7 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
             streamable,
             schedule,
             state_readers,
+            calls: None,
         });
     }
     Err(Error::InvalidModel(

@@ -18,6 +18,8 @@ use crate::model::{CellLayout, Model, SessionPlan};
 use crate::ops;
 use crate::tensor::{numel, Data, Tensor};
 
+pub mod calls;
+
 /// How many calls a session's state may stay on the device only before a call brings it back.
 pub const JOURNAL_CALLS: usize = 32;
 
@@ -249,7 +251,7 @@ impl Model {
     /// A new session with zero state.
     pub fn create_session(&self) -> Result<Session> {
         let plan = self.session_plan()?;
-        let len = plan.cells.iter().map(|c| c.state_len()).sum();
+        let len = plan.state_len();
         let version = fresh();
         Ok(Session {
             model: self.clone(),
@@ -272,6 +274,13 @@ impl Model {
     /// [`Model::step_batch`] for backends that complete asynchronously.
     pub async fn step_batch_async(&self, sessions: &mut [&mut Session], inputs: Vec<Data>) -> Result<Vec<Tensor>> {
         let plan = self.session_plan()?;
+        if plan.calls.is_some() {
+            return Err(Error::InvalidArgument(
+                "the model is called one chunk at a time with its state in graph tensors and has no batch axis \
+                 sessions can share: step each session on its own"
+                    .into(),
+            ));
+        }
         if !plan.streamable {
             return Err(Error::InvalidArgument(
                 "the model has a reverse or bidirectional layer, which cannot be stepped; use run".into(),
@@ -477,6 +486,10 @@ impl Session {
     /// [`Session::step`] for backends that complete asynchronously.
     pub async fn step_async(&mut self, inputs: Vec<Data>) -> Result<Vec<Tensor>> {
         let model = self.model.clone();
+        let plan = model.session_plan()?;
+        if plan.calls.is_some() {
+            return model.call_graph(plan, self, inputs).await;
+        }
         let mut one = [self];
         let outs = model.step_batch_async(&mut one, inputs).await?;
         outs.into_iter().map(|t| drop_leading(t, 1)).collect()
@@ -496,6 +509,11 @@ impl Session {
         }
         let model = self.model.clone();
         let plan = model.session_plan()?;
+        if plan.calls.is_some() {
+            return Err(Error::InvalidArgument(
+                "the model is called one chunk at a time (its graph has no time axis): call step for each chunk".into(),
+            ));
+        }
         let outs = model.call_sessions(plan, &mut [self], inputs, steps).await?;
         outs.into_iter().map(|t| drop_leading(t, 1)).collect()
     }

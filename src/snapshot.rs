@@ -2,7 +2,8 @@
 //!
 //! Layout (little-endian): magic `WRNNSTAT`, format version `u32`, model fingerprint `[u8; 16]`,
 //! layer count `u32`, per layer (cell kind `u8`, directions `u8`, hidden size `u32`, state size
-//! `u32`), steps `u64`, value count `u32`, the `f32` values, then an FNV-1a 64 checksum of every
+//! `u32`), for a model with graph-tensor state (called chunk by chunk) the pair count `u32` and per
+//! pair its rank `u8` and dims `u32`, steps `u64`, value count `u32`, the `f32` values, then an FNV-1a 64 checksum of every
 //! byte before it.
 
 use crate::cell::CellKind;
@@ -30,6 +31,14 @@ fn layout_bytes(session: &Session) -> Result<Vec<u8>> {
         v.push(c.direction.count() as u8);
         v.extend_from_slice(&(c.hidden_size as u32).to_le_bytes());
         v.extend_from_slice(&(c.state_size as u32).to_le_bytes());
+    }
+    // Graph-tensor state (models called chunk by chunk): each pair's rank and shape.
+    if let Some(calls) = &plan.calls {
+        v.extend_from_slice(&(calls.states.len() as u32).to_le_bytes());
+        for st in &calls.states {
+            v.push(st.shape.len() as u8);
+            st.shape.iter().for_each(|&d| v.extend_from_slice(&(d as u32).to_le_bytes()));
+        }
     }
     Ok(v)
 }

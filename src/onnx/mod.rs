@@ -2,6 +2,7 @@
 //! [`Graph`]. Every operator is parsed and validated here, so an unsupported one is refused at load
 //! time, naming the operator and the node.
 
+pub mod fold;
 pub mod proto;
 pub mod tensor_proto;
 
@@ -29,6 +30,23 @@ pub struct OnnxInfo {
 
 /// Parses ONNX bytes. `external` supplies external-data files by their `location`.
 pub fn import(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph, OnnxInfo)> {
+    import_fixed(bytes, external, &[])
+}
+
+/// [`import`] with some graph inputs fixed to the given values: they become constants, and the
+/// graph is folded around them ([`fold`]: constant nodes computed once, `If` on them resolved).
+pub fn import_fixed(
+    bytes: &[u8],
+    external: &mut ExternalLoader<'_>,
+    fixed: &[(String, Tensor)],
+) -> Result<(Graph, OnnxInfo)> {
+    let (mut graph, info) = import_graph(bytes, external)?;
+    fold::fix_inputs(&mut graph, fixed)?;
+    fold::fold(&mut graph);
+    Ok((graph, info))
+}
+
+fn import_graph(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph, OnnxInfo)> {
     let model = <ModelProto as prost::Message>::decode(bytes)
         .map_err(|e| Error::Format(format!("not a valid ONNX model (protobuf): {e}")))?;
     let opset = model
