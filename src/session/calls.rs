@@ -86,7 +86,8 @@ fn paired_names(name: &str) -> [String; 5] {
 
 /// The declared shape at batch 1: the first symbolic dimension of a shape with several is the batch.
 fn batch_one(d: &ValueDecl) -> Result<Vec<Option<usize>>> {
-    let dims = d.dims.as_ref().ok_or_else(|| Error::InvalidModel(format!("input '{}' has no declared rank", d.name)))?;
+    let dims =
+        d.dims.as_ref().ok_or_else(|| Error::InvalidModel(format!("input '{}' has no declared rank", d.name)))?;
     let free = dims.iter().filter(|d| d.is_none()).count();
     let mut seen_batch = false;
     Ok(dims
@@ -113,9 +114,10 @@ fn state_shape(g: &Graph, input: usize) -> Result<Vec<usize>> {
 
 /// Whether output `o`'s declared shape can hold a state of `shape`.
 fn output_fits(g: &Graph, o: usize, shape: &[usize]) -> bool {
-    g.outputs[o].dims.as_ref().is_none_or(|dims| {
-        dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, &s)| d.is_none_or(|d| d == s))
-    })
+    g.outputs[o]
+        .dims
+        .as_ref()
+        .is_none_or(|dims| dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, &s)| d.is_none_or(|d| d == s)))
 }
 
 /// The call plan of `g`, with `declared` `(input, output)` state pairs.
@@ -155,10 +157,12 @@ pub(crate) fn plan(g: &Graph, declared: &[(String, String)]) -> Result<SessionPl
     let hooked = g.schedule(&g.outputs.iter().map(|o| o.id).collect::<Vec<_>>(), true);
     let only_states: Vec<usize> =
         (0..g.inputs.len()).filter(|&i| free_in(&pairs, i) && !hooked.reads[g.inputs[i].id]).collect();
-    let finals: Vec<usize> = (0..g.outputs.len()).filter(|&o| free_out(&pairs, o) && derived[g.outputs[o].id]).collect();
+    let finals: Vec<usize> =
+        (0..g.outputs.len()).filter(|&o| free_out(&pairs, o) && derived[g.outputs[o].id]).collect();
     for &i in &only_states {
         let Ok(shape) = state_shape(g, i) else { continue };
-        let fits: Vec<usize> = finals.iter().copied().filter(|&o| free_out(&pairs, o) && output_fits(g, o, &shape)).collect();
+        let fits: Vec<usize> =
+            finals.iter().copied().filter(|&o| free_out(&pairs, o) && output_fits(g, o, &shape)).collect();
         let rivals = only_states.iter().filter(|&&j| j != i && state_shape(g, j).is_ok_and(|s| s == shape)).count();
         if let (&[o], 0) = (fits.as_slice(), rivals) {
             pairs.push((i, o));
@@ -232,7 +236,12 @@ pub(crate) fn plan(g: &Graph, declared: &[(String, String)]) -> Result<SessionPl
 impl Model {
     /// One call of a call-planned model for session `s`: its state tensors in, the new ones kept
     /// (only on success). Returns the graph outputs that are not state, as the graph gives them.
-    pub(crate) async fn call_graph(&self, plan: &SessionPlan, s: &mut Session, inputs: Vec<Data>) -> Result<Vec<Tensor>> {
+    pub(crate) async fn call_graph(
+        &self,
+        plan: &SessionPlan,
+        s: &mut Session,
+        inputs: Vec<Data>,
+    ) -> Result<Vec<Tensor>> {
         let cp = plan.calls.as_ref().ok_or_else(|| Error::InvalidModel("not a call-planned model".into()))?;
         if inputs.len() != cp.inputs.len() {
             let names: Vec<&str> = cp.inputs.iter().map(|p| p.name.as_str()).collect();

@@ -1,0 +1,186 @@
+//! The recurrent models web apps ship, exactly as they ship them (`tests/data/realworld`, made by
+//! `scripts/make_realworld.py` from the registry packages): each one loaded with the load options
+//! its README line gives, streamed through ONE session call by call as its package's own caller
+//! feeds it, and compared with onnxruntime's per-call outputs at the real-world tolerance
+//! (atol 1e-4, rtol 1e-3). The session's state is checked against onnxruntime's state outputs, and
+//! a snapshot taken mid-stream continues in a fresh session.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+use webrnn::{Backend, Data, LoadOptions, Model, Tensor};
+
+const ATOL: f32 = 1e-4;
+const RTOL: f32 = 1e-3;
+
+/// The load options of each case beyond its fixed inputs: the state pairs the runtime does not find
+/// by itself (DTLN's tf2onnx names pair nothing).
+fn declared_state(case: &str) -> &'static [(&'static str, &'static str)] {
+    match case {
+        "dtln_model_1" => &[("input_3", "tf_op_layer_stack_2")],
+        "dtln_model_2" => &[("input_5", "tf_op_layer_stack_5")],
+        _ => &[],
+    }
+}
+
+fn dir() -> PathBuf {
+    data_dir().join("realworld")
+}
+
+fn case_json(case: &str) -> Value {
+    let text = std::fs::read_to_string(dir().join(case).join("case.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The fixed inputs as the JS API would take them: plain numbers (or arrays) with a declared shape.
+fn options(case: &str, json: &Value) -> LoadOptions {
+    let mut o = LoadOptions::default();
+    if let Some(fixed) = json["fixed_inputs"].as_object() {
+        for (name, spec) in fixed {
+            let shape: Vec<usize> =
+                spec["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let values: Vec<f64> = match &spec["value"] {
+                Value::Array(a) => a.iter().map(|v| v.as_f64().unwrap()).collect(),
+                v => vec![v.as_f64().unwrap()],
+            };
+            let t = if spec["dtype"].as_str().unwrap().starts_with("int") {
+                Tensor::from_i64(shape, values.iter().map(|&v| v as i64).collect())
+            } else {
+                Tensor::from_f32(shape, values.iter().map(|&v| v as f32).collect())
+            };
+            o = o.input(name, t.unwrap());
+        }
+    }
+    for (i, out) in declared_state(case) {
+        o = o.state(i, out);
+    }
+    o
+}
+
+/// Call `k` of a stacked `[calls, ...]` tensor.
+fn call(t: &Tensor, k: usize) -> Tensor {
+    let per = t.len() / t.shape()[0];
+    let shape = t.shape()[1..].to_vec();
+    match t.data() {
+        Data::F32(v) => Tensor::from_f32(shape, v[k * per..(k + 1) * per].to_vec()).unwrap(),
+        Data::I64(v) => Tensor::from_i64(shape, v[k * per..(k + 1) * per].to_vec()).unwrap(),
+    }
+}
+
+fn file(case: &str, json: &Value, name: &str) -> (Tensor, Vec<usize>) {
+    let f = &json["files"][name];
+    let t = read_tensor(&dir().join(case).join(f["file"].as_str().unwrap()));
+    let calls: Vec<usize> = match &f["calls"] {
+        Value::Array(a) => a.iter().map(|c| c.as_u64().unwrap() as usize).collect(),
+        _ => (0..t.shape()[0]).collect(),
+    };
+    (t, calls)
+}
+
+fn names(json: &Value, key: &str) -> Vec<String> {
+    json[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// Streams one case through a session on `backend`; returns the max |diff| of the outputs.
+fn stream(case: &str, backend: Backend) -> Result<f32, String> {
+    let json = case_json(case);
+    let model_path: &Path = &dir().join(json["model"].as_str().unwrap());
+    let bytes = std::fs::read(model_path).unwrap();
+    let model = Model::from_onnx_with(&bytes, &options(case, &json))
+        .and_then(|m| m.with_backend(backend))
+        .map_err(|e| format!("{case}: load: {e}"))?;
+    let calls = json["calls"].as_u64().unwrap() as usize;
+    let streamed: Vec<(Tensor, Vec<usize>)> = names(&json, "streamed").iter().map(|n| file(case, &json, n)).collect();
+    let outputs: Vec<(String, Tensor)> =
+        names(&json, "outputs").iter().map(|n| (n.clone(), file(case, &json, n).0)).collect();
+    let states: Vec<(String, Tensor, Vec<usize>)> = json["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let out = s["output"].as_str().unwrap().to_string();
+            let (t, at) = file(case, &json, &out);
+            (out, t, at)
+        })
+        .collect();
+    let plan = model.session_plan().map_err(|e| format!("{case}: {e}"))?;
+    let pairs = &plan.calls.as_ref().ok_or_else(|| format!("{case}: not planned as a chunk-by-chunk model"))?.states;
+    let mut session = model.create_session().map_err(|e| format!("{case}: {e}"))?;
+    let mut worst = 0f32;
+    for k in 0..calls {
+        if k == calls / 2 {
+            // A snapshot continues in a fresh session.
+            let snap = session.save_state().map_err(|e| format!("{case}: save: {e}"))?;
+            session = model.create_session().unwrap();
+            session.load_state(&snap).map_err(|e| format!("{case}: load_state: {e}"))?;
+        }
+        let x: Vec<Data> = streamed.iter().map(|(t, _)| call(t, k).into_data()).collect();
+        let got = session.step(x).map_err(|e| format!("{case}: call {k}: {e}"))?;
+        if got.len() != outputs.len() {
+            return Err(format!("{case}: {} outputs, expected {}", got.len(), outputs.len()));
+        }
+        for (g, (name, want)) in got.iter().zip(&outputs) {
+            let want = call(want, k);
+            let g = g.clone().reshaped(want.shape().to_vec()).map_err(|e| format!("{case}: {name}: {e}"))?;
+            worst = worst.max(compare(&format!("{case} call {k} {name}"), &g, &want, ATOL, RTOL)?);
+        }
+        let state = session.state().unwrap();
+        for (out, t, at) in &states {
+            if let Some(pos) = at.iter().position(|&c| c == k) {
+                let want = call(t, pos);
+                let pair = pairs
+                    .iter()
+                    .find(|p| &p.output_name == out)
+                    .ok_or_else(|| format!("{case}: {out} is not state"))?;
+                let got = &state[pair.offset..pair.offset + want.len()];
+                let got = Tensor::from_f32(want.shape().to_vec(), got.to_vec()).unwrap();
+                compare(&format!("{case} call {k} state {out}"), &got, &want, ATOL, RTOL)?;
+            }
+        }
+    }
+    Ok(worst)
+}
+
+fn cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("case.json").exists())
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn stream_all(backend: Backend) {
+    let filter = std::env::var("WEBRNN_REALWORLD").unwrap_or_default();
+    let mut failures = Vec::new();
+    let all = cases();
+    assert!(all.len() >= 10, "found {} real-world cases", all.len());
+    for case in all.iter().filter(|c| filter.is_empty() || filter.split(',').any(|f| c.contains(f))) {
+        match stream(case, backend) {
+            Ok(err) => println!("{case:<24} {} ok (max |diff| {err:.2e})", backend.name()),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} real-world cases failed on {}:\n{}",
+        failures.len(),
+        backend.name(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn real_world_models_stream_through_sessions_on_cpu() {
+    stream_all(Backend::Cpu);
+}
+
+#[test]
+fn real_world_models_stream_through_sessions_on_cpu_scalar() {
+    stream_all(Backend::CpuScalar);
+}
