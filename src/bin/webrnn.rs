@@ -1,9 +1,12 @@
 //! `webrnn` — inspect and run recurrent models from the command line.
 //!
 //! ```text
-//! webrnn inspect MODEL [--config CONFIG.json]
-//! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] --out-dir DIR INPUT.pb...
+//! webrnn inspect MODEL [--config CONFIG.json] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...
+//! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]...
+//!     --out-dir DIR INPUT.pb...
 //! ```
+//! `--input sr=16000` fixes a graph input at load (numbers, comma-separated for a vector; the
+//! graph is folded around it); `--state a=b` declares that output `b` feeds input `a` next call.
 //! MODEL is an `.onnx` file (external data is read from beside it) or a `.safetensors` state dict
 //! (its config from `--config`, else `config.json` beside it). On failure: one line on stderr and
 //! exit status 1.
@@ -19,9 +22,9 @@ macro_rules! p {
 use std::process::ExitCode;
 
 use webrnn::graph::{Op, ValueDecl};
-use webrnn::{onnx, Backend, Error, Model, Result};
+use webrnn::{onnx, Backend, Error, LoadOptions, Model, Result, Tensor};
 
-const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json]\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] --out-dir DIR INPUT.pb...";
+const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]... --out-dir DIR INPUT.pb...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,11 +43,35 @@ struct Args {
     backend: Backend,
     out_dir: Option<PathBuf>,
     inputs: Vec<PathBuf>,
+    options: LoadOptions,
+}
+
+/// `NAME=VALUE`: `VALUE` one number or several, comma-separated (integers read as int64).
+fn fixed_input(spec: &str) -> Result<(String, Tensor)> {
+    let (name, value) =
+        spec.split_once('=').ok_or_else(|| Error::InvalidArgument(format!("--input {spec}: expected NAME=VALUE")))?;
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let bad = || Error::InvalidArgument(format!("--input {spec}: '{value}' is not a list of numbers"));
+    let t = if parts.iter().all(|p| p.parse::<i64>().is_ok()) {
+        let v: Vec<i64> = parts.iter().map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+        if v.len() == 1 { Ok(Tensor::scalar_i64(v[0])) } else { Tensor::from_i64(vec![v.len()], v) }
+    } else {
+        let v: Vec<f32> = parts.iter().map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+        if v.len() == 1 { Tensor::from_f32(vec![], v) } else { Tensor::from_f32(vec![v.len()], v) }
+    }?;
+    Ok((name.to_string(), t))
 }
 
 fn parse(args: &[String]) -> Result<Args> {
     let mut it = args.iter();
-    let mut a = Args { model: PathBuf::new(), config: None, backend: Backend::Cpu, out_dir: None, inputs: vec![] };
+    let mut a = Args {
+        model: PathBuf::new(),
+        config: None,
+        backend: Backend::Cpu,
+        out_dir: None,
+        inputs: vec![],
+        options: LoadOptions::default(),
+    };
     let mut positional = Vec::new();
     while let Some(s) = it.next() {
         let mut value =
@@ -53,6 +80,14 @@ fn parse(args: &[String]) -> Result<Args> {
             "--config" => a.config = Some(value("--config")?.into()),
             "--backend" => a.backend = Backend::parse(&value("--backend")?)?,
             "--out-dir" => a.out_dir = Some(value("--out-dir")?.into()),
+            "--input" => a.options.inputs.push(fixed_input(&value("--input")?)?),
+            "--state" => {
+                let v = value("--state")?;
+                let (i, o) = v
+                    .split_once('=')
+                    .ok_or_else(|| Error::InvalidArgument(format!("--state {v}: expected INPUT=OUTPUT")))?;
+                a.options.state.push((i.to_string(), o.to_string()));
+            }
             "-h" | "--help" => return Err(Error::InvalidArgument(USAGE.replace('\n', " | "))),
             f if f.starts_with("--") => return Err(Error::InvalidArgument(format!("unknown option {f}"))),
             p => positional.push(PathBuf::from(p)),
@@ -65,14 +100,14 @@ fn parse(args: &[String]) -> Result<Args> {
     Ok(a)
 }
 
-fn load(path: &Path, config: Option<&Path>) -> Result<Model> {
+fn load(path: &Path, config: Option<&Path>, options: &LoadOptions) -> Result<Model> {
     if path.extension().is_some_and(|e| e == "safetensors") {
         let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| path.with_file_name("config.json"));
         let cfg = std::fs::read_to_string(&cfg_path).map_err(|e| Error::Io(format!("{}: {e}", cfg_path.display())))?;
         let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         Model::from_safetensors(&bytes, &cfg)
     } else {
-        Model::from_onnx_file(path)
+        Model::from_onnx_file_with(path, options)
     }
 }
 
@@ -114,7 +149,7 @@ fn inspect(a: &Args) -> Result<()> {
     // What is unsupported is printed even when loading then fails because of it.
     std::io::stdout().write_all(o.as_bytes()).map_err(|e| Error::Io(format!("stdout: {e}")))?;
     o.clear();
-    let model = load(&a.model, a.config.as_deref())?;
+    let model = load(&a.model, a.config.as_deref(), &a.options)?;
     match model.source() {
         webrnn::model::Source::Onnx(i) => {
             p!(o, "format: ONNX, opset {}, IR {}, producer '{}'", i.opset, i.ir_version, i.producer)
@@ -166,6 +201,22 @@ fn inspect(a: &Args) -> Result<()> {
     let ops: Vec<String> = counts.iter().map(|(n, c)| format!("{n}×{c}")).collect();
     p!(o, "other ops: {}", if ops.is_empty() { "none".into() } else { ops.join(", ") });
     match model.session_plan() {
+        Ok(p) if p.calls.is_some() => {
+            let Some(c) = p.calls.as_ref() else { return Err(Error::InvalidModel("no call plan".into())) };
+            let (inputs, states, outputs) = (&c.inputs, &c.states, &c.outputs);
+            p!(o, "sessions: called chunk by chunk (one graph call per step, batch 1), state in graph tensors");
+            for i in inputs {
+                let dims: Vec<String> = i.dims.iter().map(|d| d.map_or("n".into(), |d| d.to_string())).collect();
+                p!(o, "  input to feed {}: [{}]", i.name, dims.join(", "));
+            }
+            for s in states {
+                p!(o, "  state {} <- {}: {:?}", s.input_name, s.output_name, s.shape);
+            }
+            for &i in outputs {
+                p!(o, "  output {}", g.outputs[i].name);
+            }
+            p!(o, "  state: {} float(s) per session", p.state_len());
+        }
         Ok(p) => {
             p!(
                 o,
@@ -207,7 +258,7 @@ fn inspect(a: &Args) -> Result<()> {
 
 fn run(a: &Args) -> Result<()> {
     let out_dir = a.out_dir.as_ref().ok_or_else(|| Error::InvalidArgument("run needs --out-dir DIR".into()))?;
-    let model = load(&a.model, a.config.as_deref())?.with_backend(a.backend)?;
+    let model = load(&a.model, a.config.as_deref(), &a.options)?.with_backend(a.backend)?;
     let mut inputs = Vec::new();
     for p in &a.inputs {
         let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
