@@ -215,11 +215,61 @@ fn tensor_from_js(i: usize, v: &JsValue) -> Result<crate::Tensor, Error> {
     }
 }
 
+/// Load options from their JSON form (the JS layer has checked the types; this checks the values).
+fn load_options(json: &str) -> Result<crate::LoadOptions, Error> {
+    use serde_json::Value;
+    let bad = |what: String| Error::InvalidArgument(format!("loadModel options: {what}"));
+    let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let mut o = crate::LoadOptions::default();
+    let numbers = |name: &str, v: &Value| -> Result<Vec<f64>, Error> {
+        let list = match v {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        list.iter().map(|x| x.as_f64().ok_or_else(|| bad(format!("inputs.{name} must hold numbers")))).collect()
+    };
+    if let Some(inputs) = v.get("inputs").and_then(Value::as_object) {
+        for (name, value) in inputs {
+            let (dims, data) = match value {
+                Value::Object(m) => {
+                    let dims =
+                        m.get("dims").and_then(Value::as_array).ok_or_else(|| bad(format!("inputs.{name}.dims")))?;
+                    let dims: Vec<usize> = dims
+                        .iter()
+                        .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(|| bad(format!("inputs.{name}.dims"))))
+                        .collect::<Result<_, Error>>()?;
+                    (Some(dims), numbers(name, m.get("data").unwrap_or(&Value::Null))?)
+                }
+                Value::Array(_) => (None, numbers(name, value)?),
+                other => (Some(vec![]), numbers(name, other)?),
+            };
+            let dims = dims.unwrap_or_else(|| vec![data.len()]);
+            let t = if data.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) {
+                crate::Tensor::from_i64(dims, data.iter().map(|&x| x as i64).collect())
+            } else {
+                crate::Tensor::from_f32(dims, data.iter().map(|&x| x as f32).collect())
+            }
+            .map_err(|e| e.context(&format!("inputs.{name}")))?;
+            o.inputs.push((name.clone(), t));
+        }
+    }
+    if let Some(state) = v.get("state").and_then(Value::as_object) {
+        for (input, output) in state {
+            let output = output.as_str().ok_or_else(|| bad(format!("state.{input} must name a graph output")))?;
+            o.state.push((input.clone(), output.to_string()));
+        }
+    }
+    Ok(o)
+}
+
 /// Values in one step of the model's first output for one session: one step of zeros from a
 /// throwaway session on the scalar kernels (whatever the graph's symbolic dims say).
 fn output_size(model: &crate::Model) -> usize {
     let probe = || -> Result<usize, Error> {
         let plan = model.session_plan()?;
+        if let Some(calls) = &plan.calls {
+            return Ok(call_output_size(model, calls));
+        }
         let [input] = plan.inputs.as_slice() else { return Ok(0) };
         let data = match input.dtype {
             crate::DType::I64 => Data::I64(vec![0; input.step_len()]),
@@ -229,6 +279,29 @@ fn output_size(model: &crate::Model) -> usize {
         Ok(first_output(s.run(one_input(data), 1)?)?.len())
     };
     probe().unwrap_or(0)
+}
+
+/// A chunk-by-chunk model's first output size at batch 1, where it does not depend on the input's
+/// length (0 where it does: Silero's sequence export returns one value per frame).
+fn call_output_size(model: &crate::Model, calls: &crate::session::calls::CallPlan) -> usize {
+    let g = model.graph();
+    let Some(dims) = calls.outputs.first().and_then(|&o| g.outputs[o].dims.as_ref()) else { return 0 };
+    // The output's first symbolic dimension is the batch where the input has a batch (several
+    // symbolic dimensions) or none at all (a fixed shape); otherwise it follows the data's length.
+    let has_batch = calls.inputs.iter().all(|i| {
+        let free = g.inputs[i.graph_index].dims.as_ref().map_or(0, |d| d.iter().filter(|x| x.is_none()).count());
+        free != 1
+    });
+    let mut batch = has_batch;
+    let mut n = 1usize;
+    for d in dims {
+        match d {
+            Some(d) => n = n.saturating_mul(*d),
+            None if std::mem::replace(&mut batch, false) => {}
+            None => return 0,
+        }
+    }
+    n
 }
 
 #[wasm_bindgen]
@@ -242,9 +315,12 @@ impl Model {
     /// external-data locations to their bytes; a location it lacks fails with an `io` error that
     /// carries the location in its `location` property, so the caller can fetch it and retry.
     #[wasm_bindgen(js_name = fromOnnx)]
-    pub fn from_onnx(bytes: &[u8], external: &js_sys::Map, backend: &str) -> Result<Model, JsValue> {
+    /// `options` is JSON: `{"inputs": {name: number | number[] | {"dims": [...], "data": [...]}},
+    /// "state": {input: output}}` (see [`crate::LoadOptions`]).
+    pub fn from_onnx(bytes: &[u8], external: &js_sys::Map, backend: &str, options: &str) -> Result<Model, JsValue> {
         let mut missing = None;
-        let loaded = crate::Model::from_onnx_with_external(bytes, &mut |loc: &str| match external
+        let options = load_options(options).map_err(|e| JsValue::from(err(e)))?;
+        let loaded = crate::Model::from_onnx_with_external_and(bytes, &options, &mut |loc: &str| match external
             .get(&JsValue::from_str(loc))
             .dyn_into::<js_sys::Uint8Array>()
         {
@@ -296,6 +372,10 @@ impl Model {
             .collect();
         let plan = self.inner.session_plan();
         let first = plan.as_ref().ok().and_then(|p| p.inputs.first());
+        let calls = plan.as_ref().ok().and_then(|p| p.calls.as_ref());
+        // A chunk's size where it is fixed; 0 where it is taken from the data (Silero's samples).
+        let call_size =
+            calls.and_then(|c| c.inputs.first()).map(|i| i.dims.iter().map(|d| d.unwrap_or(0)).product::<usize>());
         serde_json::json!({
             "fingerprint": self.inner.fingerprint_hex(),
             "format": match self.inner.source() {
@@ -308,11 +388,17 @@ impl Model {
             "layers": layers,
             "streamable": plan.as_ref().map(|p| p.streamable).unwrap_or(false),
             "real_inputs": plan.as_ref().map(|p| p.inputs.len()).unwrap_or(0),
-            "input_size": first.map_or(0, |i| i.step_len()),
-            "input_is_tokens": first.is_some_and(|i| i.dtype == crate::DType::I64),
+            "input_size": call_size.unwrap_or_else(|| first.map_or(0, |i| i.step_len())),
+            "input_is_tokens": first.is_some_and(|i| i.dtype == crate::DType::I64)
+                || calls.and_then(|c| c.inputs.first()).is_some_and(|i| i.dtype == crate::DType::I64),
             "output_size": self.output_size(),
-            "state_len": plan.as_ref().map(|p| p.cells.iter().map(|c| c.state_len()).sum::<usize>()).unwrap_or(0),
+            "state_len": plan.as_ref().map(|p| p.state_len()).unwrap_or(0),
             "sessions": plan.as_ref().err().map(|e| e.to_string()),
+            "chunked": calls.is_some(),
+            "input_shape": calls.and_then(|c| c.inputs.first()).map(|i| i.dims.clone()),
+            "state": calls.map(|c| c.states.iter().map(|s| serde_json::json!({
+                "input": s.input_name, "output": s.output_name, "shape": s.shape,
+            })).collect::<Vec<_>>()).unwrap_or_default(),
         })
         .to_string()
     }

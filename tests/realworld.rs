@@ -6,6 +6,7 @@
 //! a snapshot taken mid-stream continues in a fresh session.
 
 mod common;
+mod gpu_common;
 
 use std::path::{Path, PathBuf};
 
@@ -84,14 +85,16 @@ fn names(json: &Value, key: &str) -> Vec<String> {
     json[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
-/// Streams one case through a session on `backend`; returns the max |diff| of the outputs.
-fn stream(case: &str, backend: Backend) -> Result<f32, String> {
+/// Puts a loaded model on the backend under test.
+type On<'a> = &'a dyn Fn(Model) -> webrnn::Result<Model>;
+
+/// Streams one case through a session on `on`'s backend; returns the max |diff| of the outputs.
+fn stream(case: &str, on: On<'_>) -> Result<f32, String> {
     let json = case_json(case);
     let model_path: &Path = &dir().join(json["model"].as_str().unwrap());
     let bytes = std::fs::read(model_path).unwrap();
-    let model = Model::from_onnx_with(&bytes, &options(case, &json))
-        .and_then(|m| m.with_backend(backend))
-        .map_err(|e| format!("{case}: load: {e}"))?;
+    let model =
+        Model::from_onnx_with(&bytes, &options(case, &json)).and_then(on).map_err(|e| format!("{case}: load: {e}"))?;
     let calls = json["calls"].as_u64().unwrap() as usize;
     let streamed: Vec<(Tensor, Vec<usize>)> = names(&json, "streamed").iter().map(|n| file(case, &json, n)).collect();
     let outputs: Vec<(String, Tensor)> =
@@ -155,32 +158,34 @@ fn cases() -> Vec<String> {
     v
 }
 
-fn stream_all(backend: Backend) {
+fn stream_all(label: &str, on: On<'_>) {
     let filter = std::env::var("WEBRNN_REALWORLD").unwrap_or_default();
     let mut failures = Vec::new();
     let all = cases();
     assert!(all.len() >= 10, "found {} real-world cases", all.len());
     for case in all.iter().filter(|c| filter.is_empty() || filter.split(',').any(|f| c.contains(f))) {
-        match stream(case, backend) {
-            Ok(err) => println!("{case:<24} {} ok (max |diff| {err:.2e})", backend.name()),
+        match stream(case, on) {
+            Ok(err) => println!("{case:<24} {label} ok (max |diff| {err:.2e})"),
             Err(e) => failures.push(e),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} real-world cases failed on {}:\n{}",
-        failures.len(),
-        backend.name(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} real-world cases failed on {}:\n{}", failures.len(), label, failures.join("\n"));
 }
 
 #[test]
 fn real_world_models_stream_through_sessions_on_cpu() {
-    stream_all(Backend::Cpu);
+    stream_all("cpu", &|m| m.with_backend(Backend::Cpu));
 }
 
 #[test]
 fn real_world_models_stream_through_sessions_on_cpu_scalar() {
-    stream_all(Backend::CpuScalar);
+    stream_all("cpu-scalar", &|m| m.with_backend(Backend::CpuScalar));
+}
+
+/// The recurrent layers on the GPU (lavapipe here), the rest on the CPU: the GPU tolerance is the
+/// real-world one, so the same comparison holds.
+#[test]
+fn real_world_models_stream_through_sessions_on_gpu() {
+    let Some(_) = gpu_common::gpu_or_skip("real_world_models_stream_through_sessions_on_gpu") else { return };
+    stream_all("gpu", &|m| m.with_backend(Backend::Gpu));
 }

@@ -10,6 +10,7 @@ export { Runtime } from './runtime.js';
 export type {
   BackendName,
   BackendRequest,
+  FixedInput,
   LoadOptions,
   ModelSource,
   RuntimeOptions,
@@ -17,7 +18,7 @@ export type {
   WeightsRequest,
 } from './runtime.js';
 export { Model, Session } from './model.js';
-export type { GraphTensor, Input, LayerInfo, ModelInfo, SessionOptions, TensorInfo } from './model.js';
+export type { GraphTensor, Input, LayerInfo, ModelInfo, SessionOptions, StateInfo, TensorInfo } from './model.js';
 export { StateStore } from './store.js';
 export type { MismatchEvent, StoreOptions, StoredSession } from './store.js';
 export type { LoadProgress, ProgressCallback } from './fetch.js';

@@ -47,6 +47,26 @@ export interface ModelInfo {
   stateSize: number;
   /** Why sessions cannot be created, when they cannot. */
   sessionError: string | null;
+  /**
+   * True for a model called one chunk at a time with its state in graph tensors (Silero VAD, DTLN,
+   * GTCRN): `step(x)` is one graph call on batch 1; `run` and `stepBatch` are refused.
+   */
+  chunked: boolean;
+  /**
+   * A chunked model's input shape at batch 1; `null` marks the dimension taken from the length of
+   * `x` (then `inputSize` is 0: any whole multiple of the other dimensions is accepted).
+   */
+  inputShape: (number | null)[] | null;
+  /** A chunked model's state: each graph input fed from a graph output on the next call. */
+  state: StateInfo[];
+}
+
+/** One graph input / output pair of session state. */
+export interface StateInfo {
+  input: string;
+  output: string;
+  /** Its shape at batch 1. */
+  shape: number[];
 }
 
 export type Input = Float32Array | Int32Array | ArrayLike<number>;
@@ -80,6 +100,9 @@ interface RawInfo {
   output_size: number;
   state_len: number;
   sessions: string | null;
+  chunked: boolean;
+  input_shape: (number | null)[] | null;
+  state: StateInfo[];
 }
 
 function describe(raw: RawInfo): ModelInfo {
@@ -96,6 +119,9 @@ function describe(raw: RawInfo): ModelInfo {
     outputSize: raw.output_size,
     stateSize: raw.state_len,
     sessionError: raw.sessions,
+    chunked: raw.chunked,
+    inputShape: raw.input_shape,
+    state: raw.state,
   };
 }
 
@@ -330,7 +356,10 @@ export class Model {
     } else {
       throw new ShapeError(`${what}: the input must be a Float32Array or an Int32Array of token ids`);
     }
-    if (v.length !== want) {
+    if (this.info.chunked && this.info.inputSize === 0) {
+      // The chunk's length is the model's to check (it knows the shape's fixed dimensions).
+      if (v.length === 0) throw new ShapeError(`${what}: the input is empty`);
+    } else if (v.length !== want) {
       throw new ShapeError(
         `${what}: the input needs ${want} values (${steps} step(s) × ${this.info.inputSize}), got ${v.length}`,
       );

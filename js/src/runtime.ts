@@ -70,7 +70,52 @@ export interface LoadOptions {
    * InvalidArgumentError.
    */
   weights?: WeightsRequest;
+  /**
+   * Graph inputs that are the same on every call, fixed at load (ONNX models): Silero VAD's
+   * `{ sr: 16000 }`. They become constants and the graph is folded around them (an `If` on them
+   * disappears). A value is a number, an array of numbers (1-D), or `{ dims, data }`; integer
+   * inputs take whole numbers.
+   */
+  inputs?: Record<string, FixedInput>;
+  /**
+   * Session state the runtime does not find by itself: graph input → the graph output whose value
+   * feeds it on the next call (DTLN: `{ input_3: 'tf_op_layer_stack_2' }`). Pairs named like
+   * `state`/`stateN`, `h`/`hn`, `X_cache`/`X_cache_out` are found without this; `model.info.state`
+   * lists every pair.
+   */
+  state?: Record<string, string>;
   signal?: AbortSignal;
+}
+
+/** A fixed graph input's value (see `LoadOptions.inputs`). */
+export type FixedInput = number | readonly number[] | { dims: readonly number[]; data: ArrayLike<number> };
+
+/** `LoadOptions.inputs` and `.state` as the JSON the wasm loader reads (types checked here). */
+function loadOptionsJson(options: LoadOptions): string {
+  const inputs: Record<string, unknown> = {};
+  const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  for (const [name, v] of Object.entries(options.inputs ?? {})) {
+    if (isNumber(v)) {
+      inputs[name] = v;
+    } else if (Array.isArray(v) && v.every(isNumber)) {
+      inputs[name] = v;
+    } else if (v !== null && typeof v === 'object' && Array.isArray((v as { dims?: unknown }).dims)) {
+      const { dims, data } = v as { dims: unknown[]; data: ArrayLike<unknown> };
+      const values = Array.from(data ?? [], (x) => (typeof x === 'bigint' ? Number(x) : x));
+      if (!dims.every((d) => Number.isInteger(d) && (d as number) >= 0) || !values.every(isNumber)) {
+        throw new InvalidArgumentError(`inputs.${name}: dims must be whole numbers ≥ 0 and data finite numbers`);
+      }
+      inputs[name] = { dims, data: values };
+    } else {
+      throw new InvalidArgumentError(`inputs.${name} must be a number, an array of numbers or { dims, data }`);
+    }
+  }
+  const state: Record<string, string> = {};
+  for (const [input, output] of Object.entries(options.state ?? {})) {
+    if (typeof output !== 'string') throw new InvalidArgumentError(`state.${input} must name a graph output`);
+    state[input] = output;
+  }
+  return JSON.stringify({ inputs, state });
 }
 
 export interface RuntimeStats {
@@ -234,6 +279,9 @@ export class Runtime extends EventTarget {
     try {
       let wasm: WasmModel;
       if (format === 'safetensors') {
+        if (options.inputs !== undefined || options.state !== undefined) {
+          throw new InvalidArgumentError('inputs and state are options of ONNX models (a state dict has neither)');
+        }
         const config = await readConfig(options, url);
         wasm = guard(() => WasmModel.fromSafetensors(bytes, config, backend));
       } else if (format === 'onnx') {
@@ -345,6 +393,7 @@ function text(bytes: Uint8Array): string {
 const MAX_EXTERNAL_FILES = 64;
 
 async function loadOnnx(bytes: Uint8Array, url: URL | undefined, backend: string, options: LoadOptions): Promise<WasmModel> {
+  const json = loadOptionsJson(options);
   const external = new Map<string, Uint8Array>();
   for (const [location, src] of Object.entries(options.externalData ?? {})) {
     external.set(location, await readSource(src, options));
@@ -352,7 +401,7 @@ async function loadOnnx(bytes: Uint8Array, url: URL | undefined, backend: string
   // The importer names the first external file it lacks; fetch it from beside the model and retry.
   for (let i = 0; i <= MAX_EXTERNAL_FILES; i++) {
     try {
-      return WasmModel.fromOnnx(bytes, external, backend);
+      return WasmModel.fromOnnx(bytes, external, backend, json);
     } catch (e) {
       const location = (e as { location?: unknown }).location;
       if (typeof location !== 'string' || external.has(location)) throw fromWasm(e);

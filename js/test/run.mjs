@@ -100,6 +100,34 @@ function conformanceCases() {
   return out;
 }
 
+/** The load options each real-world case needs beyond its fixed inputs (as in tests/realworld.rs). */
+const DECLARED_STATE = {
+  dtln_model_1: { input_3: 'tf_op_layer_stack_2' },
+  dtln_model_2: { input_5: 'tf_op_layer_stack_5' },
+};
+
+/** [name, case.json, declared state] of every real-world streaming case. */
+function realworldCases() {
+  const dir = join(ROOT, 'tests/data/realworld');
+  return readdirSync(dir)
+    .sort()
+    .filter((name) => statSync(join(dir, name)).isDirectory() && name !== 'models')
+    .map((name) => [name, JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8')), DECLARED_STATE[name] ?? {}]);
+}
+
+/** [case, inputs, outputs] of every ONNX node case of tests/data/onnx-node-ops. */
+function nodeOpsCases() {
+  const dir = join(ROOT, 'tests/data/onnx-node-ops');
+  return readdirSync(dir)
+    .sort()
+    .filter((name) => statSync(join(dir, name)).isDirectory())
+    .map((name) => {
+      const files = readdirSync(join(dir, name, 'test_data_set_0'));
+      const count = (kind) => files.filter((f) => f.startsWith(`${kind}_`) && f.endsWith('.pb')).length;
+      return [name, count('input'), count('output')];
+    });
+}
+
 async function browserSuite(origin, webgpu) {
   const label = webgpu ? 'chromium+webgpu' : 'chromium';
   const browser = await chromium.launch({
@@ -118,8 +146,8 @@ async function browserSuite(origin, webgpu) {
       page.logs = logs;
       return page;
     };
-    const call = (page, fn, arg) =>
-      page.evaluate(async ([fn, arg]) => (await import('/js/test/pages/tests.js'))[fn](arg), [fn, arg]);
+    const call = (page, fn, arg, module = 'tests') =>
+      page.evaluate(async ([fn, arg, module]) => (await import(`/js/test/pages/${module}.js`))[fn](arg), [fn, arg, module]);
     const page = await open();
 
     await check(`${label}: the quick-start example, unchanged`, () => call(page, 'quickstart'));
@@ -128,6 +156,12 @@ async function browserSuite(origin, webgpu) {
       await check(`${label}: golden on WebGPU`, () => call(page, 'golden', goldenCases()));
       await check(`${label}: int8 weights (on the CPU)`, () => call(page, 'int8', goldenCases()));
       await check(`${label}: ONNX conformance on WebGPU`, () => call(page, 'conformance', conformanceCases()));
+      await check(`${label}: ONNX node cases of the front-end operators`, () =>
+        call(page, 'nodeOps', [nodeOpsCases()], 'realworld'),
+      );
+      await check(`${label}: real-world models streamed through sessions`, () =>
+        call(page, 'realworld', realworldCases(), 'realworld'),
+      );
       await check(`${label}: persistence across a reload`, async () => {
         const expected = await call(page, 'reloadBefore');
         await page.reload();
@@ -148,6 +182,19 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: golden`, () => call(page, 'golden', goldenCases()));
     await check(`${label}: int8 weights`, () => call(page, 'int8', goldenCases()));
     await check(`${label}: ONNX conformance`, () => call(page, 'conformance', conformanceCases()));
+    for (const variant of ['base', 'simd128', 'relaxed-simd']) {
+      await check(`${label}: ONNX node cases of the front-end operators (${variant})`, async () => {
+        const fresh = await open();
+        try {
+          return await call(fresh, 'nodeOps', [nodeOpsCases(), variant], 'realworld');
+        } finally {
+          await fresh.close();
+        }
+      });
+    }
+    await check(`${label}: real-world models streamed through sessions`, () =>
+      call(page, 'realworld', realworldCases(), 'realworld'),
+    );
     await check(`${label}: api and typed errors`, () => call(page, 'api'));
     await check(`${label}: persistence across a reload`, async () => {
       const expected = await call(page, 'reloadBefore');

@@ -54,10 +54,18 @@ fn fixed_input(spec: &str) -> Result<(String, Tensor)> {
     let bad = || Error::InvalidArgument(format!("--input {spec}: '{value}' is not a list of numbers"));
     let t = if parts.iter().all(|p| p.parse::<i64>().is_ok()) {
         let v: Vec<i64> = parts.iter().map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
-        if v.len() == 1 { Ok(Tensor::scalar_i64(v[0])) } else { Tensor::from_i64(vec![v.len()], v) }
+        if v.len() == 1 {
+            Ok(Tensor::scalar_i64(v[0]))
+        } else {
+            Tensor::from_i64(vec![v.len()], v)
+        }
     } else {
         let v: Vec<f32> = parts.iter().map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
-        if v.len() == 1 { Tensor::from_f32(vec![], v) } else { Tensor::from_f32(vec![v.len()], v) }
+        if v.len() == 1 {
+            Tensor::from_f32(vec![], v)
+        } else {
+            Tensor::from_f32(vec![v.len()], v)
+        }
     }?;
     Ok((name.to_string(), t))
 }

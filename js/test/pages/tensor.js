@@ -3,8 +3,12 @@
 // raw_data = 9.
 
 const FLOAT = 1;
+const UINT8 = 2;
+const INT8 = 3;
 const INT32 = 6;
 const INT64 = 7;
+const BOOL = 9;
+const DOUBLE = 11;
 
 function varint(b, pos) {
   let value = 0n;
@@ -17,7 +21,7 @@ function varint(b, pos) {
   }
 }
 
-/** { name, dims, data: Float32Array | Int32Array } (int64 values are read as int32). */
+/** { name, dims, data: Float32Array | Int32Array } (int64 values are read as int32, bool/int8/uint8 as int32, double as float32). */
 export function readTensor(bytes) {
   const b = new Uint8Array(bytes); // a copy: a Node Buffer's slice() would be a view
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -66,6 +70,11 @@ export function readTensor(bytes) {
     } else {
       data = Int32Array.from(t.ints);
     }
+  } else if (t.type === BOOL || t.type === UINT8 || t.type === INT8) {
+    // One byte each in raw_data, or int32_data.
+    data = t.raw ? Int32Array.from(t.type === INT8 ? new Int8Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength) : t.raw) : Int32Array.from(t.ints);
+  } else if (t.type === DOUBLE && t.raw) {
+    data = Float32Array.from(new Float64Array(t.raw.slice().buffer));
   } else {
     throw new Error(`unsupported tensor type ${t.type}`);
   }
