@@ -27,13 +27,18 @@ fn run_backend(backend: &str) {
             continue;
         }
         let bytes = std::fs::read(case.join("model.onnx")).unwrap();
-        let bad = onnx::unsupported_nodes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut bad = onnx::unsupported_nodes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(webrnn::Error::UnsupportedOp { op, node, .. }) = webrnn::Model::from_onnx(&bytes) {
+            bad.push((op, node)); // an unsupported element type of a graph value
+        }
         if !bad.is_empty() {
             let ops: Vec<String> = bad.iter().map(|(op, _)| op.clone()).collect();
             refused.push(format!("{name} ({})", ops.join(", ")));
             continue;
         }
-        match run_cli_case(case, backend, CPU_ATOL, CPU_RTOL) {
+        // Its expected output is written by hand to 4 decimals (0.1511 for 0.151056 = 1.3595/9).
+        let atol = if name == "test_averagepool_2d_ceil_last_window_starts_on_pad" { 1e-4 } else { CPU_ATOL };
+        match run_cli_case(case, backend, atol, CPU_RTOL) {
             Ok(err) => {
                 passed += 1;
                 println!("{name:<60} ok (max |diff| {err:.2e})");

@@ -126,7 +126,11 @@ fn decl(vi: &ValueInfoProto, id: ValueId) -> Result<ValueDecl> {
     let tt = vi.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
     let dtype = match tt {
         Some(t) if t.elem_type != 0 => Some(tensor_proto::dtype_of(t.elem_type).ok_or_else(|| {
-            Error::InvalidModel(format!("value '{}' has unsupported element type {}", vi.name, t.elem_type))
+            Error::unsupported(
+                &format!("element type {}", t.elem_type),
+                &vi.name,
+                "graph values of this type (strings, complex numbers...) are not supported",
+            )
         })?),
         _ => None,
     };

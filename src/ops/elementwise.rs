@@ -5,6 +5,11 @@ use crate::error::{shape_err, Error, Result};
 use crate::ops::Op;
 use crate::tensor::{numel, Data, Tensor};
 
+mod erf;
+mod math;
+
+pub use math::{Math, Unary as MathUnary};
+
 pub fn unary(op: &Op, x: &Tensor) -> Result<Tensor> {
     let f: fn(f32) -> f32 = match op {
         Op::Relu => |v| if v.is_nan() { v } else { v.max(0.0) },
@@ -110,30 +115,6 @@ pub fn binary(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             Tensor::from_i64(shape, v)
         }
         _ => shape_err!("{} needs operands of one type, got {} and {}", op.name(), a.dtype().name(), b.dtype().name()),
-    }
-}
-
-/// Elementwise math beyond the basic four operators.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Math {}
-
-impl Math {
-    pub fn name(&self) -> &'static str {
-        match *self {}
-    }
-
-    /// The operator of this family named `op_type` (Pow, Sqrt, Log, Neg, Exp, Abs, Reciprocal, Erf, Softplus, Elu, Selu, LeakyRelu, PRelu, HardSigmoid, Clip, Min, Max), or `None` for any other.
-    pub(crate) fn parse(
-        _op_type: &str,
-        _a: &crate::ops::Attrs<'_>,
-        _opset: i64,
-        _consts: &[Option<&Tensor>],
-    ) -> Option<Result<Self>> {
-        None
-    }
-
-    pub fn run(&self, _args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        match *self {}
     }
 }
 

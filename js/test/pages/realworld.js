@@ -114,7 +114,9 @@ export async function nodeOps([cases, variant]) {
             continue;
           }
           const d = a === b ? 0 : Math.abs(a - b);
-          assert(d <= 1e-5 + 1e-4 * Math.abs(b), `${dir} output ${i}[${k}]: ${a} vs expected ${b}`);
+          // test_averagepool_2d_ceil_last_window_starts_on_pad's output is written to 4 decimals.
+          const atol = dir === 'test_averagepool_2d_ceil_last_window_starts_on_pad' ? 1e-4 : 1e-5;
+          assert(d <= atol + 1e-4 * Math.abs(b), `${dir} output ${i}[${k}]: ${a} vs expected ${b}`);
           worst = Math.max(worst, d);
         }
       });
