@@ -12,7 +12,7 @@ use common::*;
 use webrnn::onnx;
 
 /// At least this many cases must run (not be refused) on each backend.
-const MIN_SUPPORTED: usize = 86;
+const MIN_SUPPORTED: usize = 323;
 
 fn run_backend(backend: &str) {
     let filter: Vec<String> = std::env::var("WEBRNN_NODE_CASES")

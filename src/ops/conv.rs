@@ -1,28 +1,478 @@
-//! `Conv` and `ConvTranspose`.
+//! `Conv` and `ConvTranspose` over 1 to 3 spatial axes: groups (depthwise included), strides,
+//! dilations, pads, `auto_pad`, and for the transpose `output_padding` and `output_shape`.
+//!
+//! Both lower to one matrix product per image and group: `Conv` as im2col (the input patches as
+//! the columns of a `C/g·K × P` matrix) times the group's `M/g × C/g·K` weights, `ConvTranspose`
+//! as the weights' transpose times the input followed by col2im (each column scattered back onto
+//! the output). Shapes are padded to three spatial axes with ones, so one loop nest serves 1-D,
+//! 2-D and 3-D.
 
-use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::error::{shape_err, Error, Result};
+use crate::ops::matmul::matmul_block;
+use crate::ops::{arg, opt, Attrs};
+use crate::tensor::{numel, Tensor};
 
-/// `Conv` and `ConvTranspose`, 1-D and 2-D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+/// The attributes both operators share.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Conv {}
+pub struct ConvAttrs {
+    pub auto_pad: AutoPad,
+    pub group: usize,
+    pub kernel_shape: Option<Vec<usize>>,
+    pub strides: Option<Vec<usize>>,
+    pub dilations: Option<Vec<usize>>,
+    pub pads: Option<Vec<usize>>,
+    /// ConvTranspose only.
+    pub output_padding: Option<Vec<usize>>,
+    pub output_shape: Option<Vec<usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conv {
+    Conv(ConvAttrs),
+    Transpose(ConvAttrs),
+}
+
+/// Largest stride, dilation, pad or kernel accepted (keeps every size product far from overflow).
+const MAX_ATTR: i64 = 1 << 20;
+
+fn sizes(a: &Attrs<'_>, key: &str, min: i64) -> Result<Option<Vec<usize>>> {
+    a.ints(key)
+        .map(|v| {
+            v.iter()
+                .map(|&x| {
+                    if (min..=MAX_ATTR).contains(&x) {
+                        Ok(x as usize)
+                    } else {
+                        Err(a.bad(key, &format!("has value {x} out of range {min}..={MAX_ATTR}")))
+                    }
+                })
+                .collect()
+        })
+        .transpose()
+}
 
 impl Conv {
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            Conv::Conv(_) => "Conv",
+            Conv::Transpose(_) => "ConvTranspose",
+        }
     }
 
-    /// The operator of this family named `op_type` (Conv, ConvTranspose), or `None` for any other.
+    /// The operator of this family named `op_type`, or `None` for any other.
     pub(crate) fn parse(
-        _op_type: &str,
-        _a: &crate::ops::Attrs<'_>,
+        op_type: &str,
+        a: &Attrs<'_>,
         _opset: i64,
         _consts: &[Option<&Tensor>],
     ) -> Option<Result<Self>> {
-        None
+        let transpose = match op_type {
+            "Conv" => false,
+            "ConvTranspose" => true,
+            _ => return None,
+        };
+        let parse = || -> Result<ConvAttrs> {
+            let auto_pad = match a.string("auto_pad")?.as_deref() {
+                None | Some("NOTSET") => AutoPad::NotSet,
+                Some("SAME_UPPER") => AutoPad::SameUpper,
+                Some("SAME_LOWER") => AutoPad::SameLower,
+                Some("VALID") => AutoPad::Valid,
+                Some(other) => return Err(a.bad("auto_pad", &format!("has unknown value '{other}'"))),
+            };
+            let group = a.int("group", 1);
+            if !(1..=MAX_ATTR).contains(&group) {
+                return Err(a.bad("group", "must be at least 1"));
+            }
+            Ok(ConvAttrs {
+                auto_pad,
+                group: group as usize,
+                kernel_shape: sizes(a, "kernel_shape", 1)?,
+                strides: sizes(a, "strides", 1)?,
+                dilations: sizes(a, "dilations", 1)?,
+                pads: sizes(a, "pads", 0)?,
+                output_padding: if transpose { sizes(a, "output_padding", 0)? } else { None },
+                output_shape: if transpose { sizes(a, "output_shape", 1)? } else { None },
+            })
+        };
+        Some(parse().map(|c| if transpose { Conv::Transpose(c) } else { Conv::Conv(c) }))
     }
 
-    pub fn run(&self, _args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        match *self {}
+    pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let (x, w, b) = (arg(args, 0)?, arg(args, 1)?, opt(args, 2));
+        let out = match self {
+            Conv::Conv(c) => conv(c, x, w, b),
+            Conv::Transpose(c) => conv_transpose(c, x, w, b),
+        }?;
+        Ok(vec![out])
+    }
+}
+
+/// The geometry of one operator call, on three spatial axes.
+struct Geometry {
+    n: usize,
+    c: usize,
+    m: usize,
+    group: usize,
+    input: [usize; 3],
+    kernel: [usize; 3],
+    output: [usize; 3],
+    stride: [usize; 3],
+    dilation: [usize; 3],
+    pad_begin: [usize; 3],
+    /// The spatial rank of the call (1 to 3).
+    rank: usize,
+}
+
+fn per_axis(v: &Option<Vec<usize>>, rank: usize, default: usize, what: &str) -> Result<Vec<usize>> {
+    match v {
+        None => Ok(vec![default; rank]),
+        Some(v) if v.len() == rank => Ok(v.clone()),
+        Some(v) => shape_err!("{what} has {} values for {rank} spatial axes", v.len()),
+    }
+}
+
+fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut o = [fill; 3];
+    let off = 3 - v.len();
+    o[off..].copy_from_slice(v);
+    o
+}
+
+/// Checks X and W and works out the spatial sizes common to both operators.
+fn common(
+    c: &ConvAttrs,
+    x: &Tensor,
+    w: &Tensor,
+    transpose: bool,
+) -> Result<(usize, Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+    let rank = x.rank().checked_sub(2).filter(|r| (1..=3).contains(r)).ok_or_else(|| {
+        Error::Shape(format!("X must have 1 to 3 spatial axes (rank 3 to 5), has shape {:?}", x.shape()))
+    })?;
+    if w.rank() != x.rank() {
+        return shape_err!("W {:?} must have X's rank {:?}", w.shape(), x.shape());
+    }
+    let kernel = w.shape()[2..].to_vec();
+    if let Some(k) = &c.kernel_shape {
+        if k != &kernel {
+            return shape_err!("kernel_shape {k:?} differs from W's spatial shape {kernel:?}");
+        }
+    }
+    let _ = transpose;
+    let strides = per_axis(&c.strides, rank, 1, "strides")?;
+    let dilations = per_axis(&c.dilations, rank, 1, "dilations")?;
+    let input = x.shape()[2..].to_vec();
+    Ok((rank, input, kernel, strides, dilations))
+}
+
+fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (rank, input, kernel, strides, dilations) = common(c, x, w, false)?;
+    let (n, ch, m) = (x.shape()[0], x.shape()[1], w.shape()[0]);
+    let g = c.group;
+    if ch % g != 0 || m % g != 0 || w.shape()[1] * g != ch {
+        return shape_err!("Conv: X has {ch} channels, W {:?} with group {g} does not fit", w.shape());
+    }
+    let mut pad_begin = vec![0; rank];
+    let mut output = vec![0; rank];
+    for i in 0..rank {
+        let eff = (kernel[i] - 1) * dilations[i] + 1;
+        let (pb, pe) = match c.auto_pad {
+            AutoPad::NotSet => {
+                let p = per_axis(&c.pads.as_ref().map(|p| p.to_vec()), 2 * rank, 0, "pads")?;
+                (p[i], p[i + rank])
+            }
+            AutoPad::Valid => (0, 0),
+            AutoPad::SameUpper | AutoPad::SameLower => {
+                let out = input[i].div_ceil(strides[i]);
+                let total = ((out.max(1) - 1) * strides[i] + eff).saturating_sub(input[i]);
+                let small = total / 2;
+                if c.auto_pad == AutoPad::SameUpper {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                }
+            }
+        };
+        let span = input[i] + pb + pe;
+        if span < eff {
+            return shape_err!(
+                "Conv: axis {i} of size {} (padded {span}) is smaller than the kernel ({eff})",
+                input[i]
+            );
+        }
+        output[i] = (span - eff) / strides[i] + 1;
+        pad_begin[i] = pb;
+    }
+    let geo = Geometry {
+        n,
+        c: ch,
+        m,
+        group: g,
+        input: pad3(&input, 1),
+        kernel: pad3(&kernel, 1),
+        output: pad3(&output, 1),
+        stride: pad3(&strides, 1),
+        dilation: pad3(&dilations, 1),
+        pad_begin: pad3(&pad_begin, 0),
+        rank,
+    };
+    let bias = bias_of(b, m)?;
+    let mut shape = vec![n, m];
+    shape.extend_from_slice(&output);
+    let out = conv_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?)?;
+    Tensor::from_f32(shape, out)
+}
+
+fn bias_of(b: Option<&Tensor>, m: usize) -> Result<Option<&[f32]>> {
+    match b {
+        None => Ok(None),
+        Some(b) if b.len() == m => Ok(Some(b.as_f32()?)),
+        Some(b) => shape_err!("B has shape {:?}, the operator has {m} output channels", b.shape()),
+    }
+}
+
+fn conv_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: usize) -> Result<Vec<f32>> {
+    let [id, ih, iw] = geo.input;
+    let [kd, kh, kw] = geo.kernel;
+    let [od, oh, ow] = geo.output;
+    let cg = geo.c / geo.group;
+    let mg = geo.m / geo.group;
+    let kn = numel(&[cg, kd, kh, kw])?;
+    let p = numel(&[od, oh, ow])?;
+    let in_img = numel(&[id, ih, iw])?;
+    numel(&[kn, p])?;
+    let mut cols = vec![0f32; kn * p];
+    let mut out = vec![0f32; total];
+    for img in 0..geo.n {
+        for g in 0..geo.group {
+            // im2col: row (ci, kz, ky, kx), column (oz, oy, ox); zero where the tap is in the padding.
+            let mut row = 0;
+            for ci in 0..cg {
+                let plane = &x[(img * geo.c + g * cg + ci) * in_img..][..in_img];
+                for kz in 0..kd {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let dst = &mut cols[row * p..(row + 1) * p];
+                            let mut col = 0;
+                            for oz in 0..od {
+                                let z = (oz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
+                                for oy in 0..oh {
+                                    let y = (oy * geo.stride[1] + ky * geo.dilation[1]).checked_sub(geo.pad_begin[1]);
+                                    for ox in 0..ow {
+                                        let xx =
+                                            (ox * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
+                                        dst[col] = match (z, y, xx) {
+                                            (Some(z), Some(y), Some(xx)) if z < id && y < ih && xx < iw => {
+                                                plane[(z * ih + y) * iw + xx]
+                                            }
+                                            _ => 0.0,
+                                        };
+                                        col += 1;
+                                    }
+                                }
+                            }
+                            row += 1;
+                        }
+                    }
+                }
+            }
+            let wg = &w[g * mg * kn..(g + 1) * mg * kn];
+            let og = &mut out[(img * geo.m + g * mg) * p..][..mg * p];
+            if let Some(b) = bias {
+                for (mi, chunk) in og.chunks_exact_mut(p).enumerate() {
+                    chunk.fill(b[g * mg + mi]);
+                }
+            }
+            matmul_block(wg, &cols, og, mg, kn, p);
+        }
+    }
+    let _ = geo.rank;
+    Ok(out)
+}
+
+fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (rank, input, kernel, strides, dilations) = common(c, x, w, true)?;
+    let (n, ch) = (x.shape()[0], x.shape()[1]);
+    let g = c.group;
+    if w.shape()[0] != ch || ch % g != 0 {
+        return shape_err!("ConvTranspose: X has {ch} channels, W {:?} with group {g} does not fit", w.shape());
+    }
+    let m = w.shape()[1].checked_mul(g).ok_or_else(|| Error::Shape("ConvTranspose: too many channels".into()))?;
+    let out_pad = per_axis(&c.output_padding, rank, 0, "output_padding")?;
+    let mut pad_begin = vec![0; rank];
+    let mut output = vec![0; rank];
+    for i in 0..rank {
+        let eff = (kernel[i] - 1) * dilations[i] + 1;
+        let full = strides[i] * (input[i].max(1) - 1) + out_pad[i] + eff;
+        let target = match (&c.output_shape, c.auto_pad) {
+            (Some(s), _) => {
+                let s = if s.len() == rank + 2 { &s[2..] } else { &s[..] };
+                Some(*s.get(i).ok_or_else(|| Error::Shape(format!("output_shape {s:?} has too few axes")))?)
+            }
+            (None, AutoPad::SameUpper | AutoPad::SameLower) => Some(input[i] * strides[i]),
+            _ => None,
+        };
+        let (pb, pe) = match (target, c.auto_pad) {
+            (Some(t), auto) => {
+                // An output_shape past the full output adds positions at the end (as output_padding).
+                let total = full.saturating_sub(t);
+                if t > full {
+                    output[i] = t;
+                    continue;
+                }
+                if auto == AutoPad::SameUpper {
+                    (total / 2, total - total / 2)
+                } else {
+                    (total - total / 2, total / 2)
+                }
+            }
+            (None, AutoPad::Valid) => (0, 0),
+            (None, _) => {
+                let p = per_axis(&c.pads.as_ref().map(|p| p.to_vec()), 2 * rank, 0, "pads")?;
+                (p[i], p[i + rank])
+            }
+        };
+        output[i] = full
+            .checked_sub(pb + pe)
+            .filter(|&o| o > 0)
+            .ok_or_else(|| Error::Shape(format!("ConvTranspose: pads {pb}+{pe} leave no output on axis {i}")))?;
+        pad_begin[i] = pb;
+    }
+    let geo = Geometry {
+        n,
+        c: ch,
+        m,
+        group: g,
+        input: pad3(&input, 1),
+        kernel: pad3(&kernel, 1),
+        output: pad3(&output, 1),
+        stride: pad3(&strides, 1),
+        dilation: pad3(&dilations, 1),
+        pad_begin: pad3(&pad_begin, 0),
+        rank,
+    };
+    let bias = bias_of(b, m)?;
+    let mut shape = vec![n, m];
+    shape.extend_from_slice(&output);
+    let out = transpose_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?)?;
+    Tensor::from_f32(shape, out)
+}
+
+fn transpose_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: usize) -> Result<Vec<f32>> {
+    let [id, ih, iw] = geo.input;
+    let [kd, kh, kw] = geo.kernel;
+    let [od, oh, ow] = geo.output;
+    let cg = geo.c / geo.group;
+    let mg = geo.m / geo.group;
+    let kn = numel(&[mg, kd, kh, kw])?;
+    let p = numel(&[id, ih, iw])?;
+    let out_img = numel(&[od, oh, ow])?;
+    numel(&[kn, p])?;
+    numel(&[kn, cg])?;
+    let mut out = vec![0f32; total];
+    let mut wt = vec![0f32; kn * cg];
+    let mut cols = vec![0f32; kn * p];
+    for g in 0..geo.group {
+        // W_g is [cg, kn]; the product needs its transpose [kn, cg].
+        let wg = &w[g * cg * kn..(g + 1) * cg * kn];
+        for ci in 0..cg {
+            for r in 0..kn {
+                wt[r * cg + ci] = wg[ci * kn + r];
+            }
+        }
+        for img in 0..geo.n {
+            cols.fill(0.0);
+            let xg = &x[(img * geo.c + g * cg) * p..][..cg * p];
+            matmul_block(&wt, xg, &mut cols, kn, cg, p);
+            // col2im: row (mo, kz, ky, kx), column (iz, iy, ix) lands on o = i·s + k·d − pad.
+            let mut row = 0;
+            for mo in 0..mg {
+                let plane = &mut out[(img * geo.m + g * mg + mo) * out_img..][..out_img];
+                for kz in 0..kd {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let src = &cols[row * p..(row + 1) * p];
+                            let mut col = 0;
+                            for iz in 0..id {
+                                let z = (iz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
+                                for iy in 0..ih {
+                                    let y = (iy * geo.stride[1] + ky * geo.dilation[1]).checked_sub(geo.pad_begin[1]);
+                                    for ix in 0..iw {
+                                        let xx =
+                                            (ix * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
+                                        if let (Some(z), Some(y), Some(xx)) = (z, y, xx) {
+                                            if z < od && y < oh && xx < ow {
+                                                plane[(z * oh + y) * ow + xx] += src[col];
+                                            }
+                                        }
+                                        col += 1;
+                                    }
+                                }
+                            }
+                            row += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = bias {
+        for (k, plane) in out.chunks_exact_mut(out_img).enumerate() {
+            let bv = b[k % geo.m];
+            plane.iter_mut().for_each(|v| *v += bv);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs() -> ConvAttrs {
+        ConvAttrs {
+            auto_pad: AutoPad::NotSet,
+            group: 1,
+            kernel_shape: None,
+            strides: None,
+            dilations: None,
+            pads: None,
+            output_padding: None,
+            output_shape: None,
+        }
+    }
+
+    #[test]
+    fn depthwise_conv_and_its_transpose_by_hand() {
+        // Two channels, depthwise, kernel 2, stride 1: y[c][i] = w0·x[i] + w1·x[i+1].
+        let x = Tensor::from_f32(vec![1, 2, 3], vec![1., 2., 3., 10., 20., 30.]).unwrap();
+        let w = Tensor::from_f32(vec![2, 1, 2], vec![1., -1., 0.5, 0.5]).unwrap();
+        let c = ConvAttrs { group: 2, ..attrs() };
+        let y = conv(&c, &x, &w, None).unwrap();
+        assert_eq!(y.shape(), &[1, 2, 2]);
+        assert_eq!(y.as_f32().unwrap(), &[-1., -1., 15., 25.]);
+        let t = conv_transpose(&c, &x, &w, None).unwrap();
+        assert_eq!(t.shape(), &[1, 2, 4]);
+        assert_eq!(t.as_f32().unwrap(), &[1., 1., 1., -3., 5., 15., 25., 15.]);
+    }
+
+    #[test]
+    fn hostile_geometry_is_an_error() {
+        let x = Tensor::from_f32(vec![1, 1, 2], vec![1., 2.]).unwrap();
+        let w = Tensor::from_f32(vec![1, 1, 3], vec![1., 1., 1.]).unwrap();
+        assert!(conv(&attrs(), &x, &w, None).is_err()); // kernel larger than the input
+        let w2 = Tensor::from_f32(vec![1, 2, 1], vec![1., 1.]).unwrap();
+        assert!(conv(&attrs(), &x, &w2, None).is_err()); // channels do not match
+        let c = ConvAttrs { pads: Some(vec![5, 5]), ..attrs() };
+        assert!(conv_transpose(&c, &x, &w, None).is_err()); // pads eat the whole output
+        let flat = Tensor::from_f32(vec![2], vec![1., 2.]).unwrap();
+        assert!(conv(&attrs(), &flat, &flat, None).is_err());
     }
 }
