@@ -146,13 +146,11 @@ fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
     o
 }
 
+/// Spatial rank, input sizes, kernel, strides, dilations.
+type Spatial = (usize, Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
+
 /// Checks X and W and works out the spatial sizes common to both operators.
-fn common(
-    c: &ConvAttrs,
-    x: &Tensor,
-    w: &Tensor,
-    transpose: bool,
-) -> Result<(usize, Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+fn common(c: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> Result<Spatial> {
     let rank = x.rank().checked_sub(2).filter(|r| (1..=3).contains(r)).ok_or_else(|| {
         Error::Shape(format!("X must have 1 to 3 spatial axes (rank 3 to 5), has shape {:?}", x.shape()))
     })?;

@@ -1,3 +1,4 @@
+#![allow(clippy::excessive_precision)] // the FreeBSD coefficients, digit for digit
 //! The error function, computed in `f64` (far below one `f32` ulp of error).
 //!
 //! Port of FreeBSD `s_erf.c` (as in musl and the `libm` crate):
