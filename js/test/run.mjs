@@ -22,7 +22,8 @@ import { BASE_FLAGS, WEBGPU_FLAGS } from '../../xtask/e2e/chromium-flags.mjs';
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const JS = join(ROOT, 'js');
 const PKG = join(ROOT, 'pkg');
-const SIZE_BUDGET = 400 * 1024;
+// 400 KiB until the front-end operators of #13 (Conv, Pad, reductions, pooling, If...) added ~2 KiB.
+const SIZE_BUDGET = 416 * 1024;
 const SERVED = ['pkg', 'tests/data', 'js/test/pages'];
 const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 

@@ -5,6 +5,8 @@
 const FLOAT = 1;
 const UINT8 = 2;
 const INT8 = 3;
+const UINT16 = 4;
+const INT16 = 5;
 const INT32 = 6;
 const INT64 = 7;
 const BOOL = 9;
@@ -73,6 +75,31 @@ export function readTensor(bytes) {
   } else if (t.type === BOOL || t.type === UINT8 || t.type === INT8) {
     // One byte each in raw_data, or int32_data.
     data = t.raw ? Int32Array.from(t.type === INT8 ? new Int8Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength) : t.raw) : Int32Array.from(t.ints);
+  } else if (t.type === INT16 || t.type === UINT16) {
+    const View = t.type === INT16 ? Int16Array : Uint16Array;
+    data = t.raw ? Int32Array.from(new View(t.raw.slice().buffer)) : Int32Array.from(t.ints);
+  } else if (t.type === 12 || t.type === 13) {
+    // uint32, uint64
+    if (t.raw) {
+      const rv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
+      const size = t.type === 12 ? 4 : 8;
+      data = Int32Array.from({ length: t.raw.byteLength / size }, (_, i) =>
+        size === 4 ? rv.getUint32(i * 4, true) : Number(rv.getBigUint64(i * 8, true)),
+      );
+    } else {
+      data = Int32Array.from(t.ints);
+    }
+  } else if ((t.type === 10 || t.type === 16) && t.raw) {
+    // float16, bfloat16
+    const rv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
+    const f16 = (h) => {
+      const e = (h >> 10) & 0x1f, f = h & 0x3ff, sign = h & 0x8000 ? -1 : 1;
+      if (e === 0) return sign * f * 2 ** -24;
+      if (e === 31) return f ? NaN : sign * Infinity;
+      return sign * (1 + f / 1024) * 2 ** (e - 15);
+    };
+    const bf16 = (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
+    data = Float32Array.from({ length: t.raw.byteLength / 2 }, (_, i) => (t.type === 10 ? f16 : bf16)(rv.getUint16(i * 2, true)));
   } else if (t.type === DOUBLE && t.raw) {
     data = Float32Array.from(new Float64Array(t.raw.slice().buffer));
   } else {
