@@ -5,7 +5,6 @@
 use crate::backend::{RecurrentKernels, ScalarKernels};
 use crate::cell::{self, RecurrentInputs, RecurrentSpec};
 use crate::error::{Error, Result};
-use crate::ops::{arg, opt};
 pub use crate::ops::{rec_input, Node, Op, SliceAttrs, ValueId};
 use crate::tensor::{DType, Tensor};
 
@@ -258,19 +257,7 @@ async fn run_node(
 ) -> Result<Vec<Tensor>> {
     match &node.op {
         Op::Recurrent(spec) => {
-            use rec_input as ri;
-            let mut inputs = RecurrentInputs {
-                x: arg(args, ri::X)?,
-                w: arg(args, ri::W)?,
-                r: arg(args, ri::R)?,
-                b: opt(args, ri::B),
-                sequence_lens: opt(args, ri::SEQUENCE_LENS),
-                initial_h: opt(args, ri::INITIAL_H),
-                initial_c: opt(args, ri::INITIAL_C),
-                p: opt(args, ri::P),
-                proj: opt(args, ri::PROJ),
-                resident: None,
-            };
+            let mut inputs = crate::ops::recurrent_inputs(args)?;
             let dims = cell::check_inputs(spec, &RecurrentInputs { initial_h: None, initial_c: None, ..inputs })?;
             let hooked = hook.initial_state(index, &dims)?;
             if let Some((h, c)) = &hooked {

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use super::{Node, Op, ValueId};
-use crate::cell::{self, RecurrentInputs};
+use crate::cell;
 use crate::error::{shape_err, Error, Result};
 use crate::tensor::{Data, Tensor};
 
@@ -104,19 +104,7 @@ fn run_node(node: &Node, args: &[Option<&Tensor>], constants: &[Option<Tensor>])
     match &node.op {
         Op::If(op) => op.run(args, constants),
         Op::Recurrent(spec) => {
-            use super::{arg, opt, rec_input as ri};
-            let inputs = RecurrentInputs {
-                x: arg(args, ri::X)?,
-                w: arg(args, ri::W)?,
-                r: arg(args, ri::R)?,
-                b: opt(args, ri::B),
-                sequence_lens: opt(args, ri::SEQUENCE_LENS),
-                initial_h: opt(args, ri::INITIAL_H),
-                initial_c: opt(args, ri::INITIAL_C),
-                p: opt(args, ri::P),
-                proj: opt(args, ri::PROJ),
-                resident: None,
-            };
+            let inputs = super::recurrent_inputs(args)?;
             let out = cell::run_reference(spec, &inputs)?;
             let mut v = vec![out.y, out.y_h];
             v.extend(out.y_c);

@@ -20,6 +20,19 @@ pub enum AutoPad {
     Valid,
 }
 
+impl AutoPad {
+    /// The `auto_pad` attribute of a convolution or pooling node.
+    pub fn parse(a: &Attrs<'_>) -> Result<AutoPad> {
+        Ok(match a.string("auto_pad")?.as_deref() {
+            None | Some("NOTSET") | Some("") => AutoPad::NotSet,
+            Some("SAME_UPPER") => AutoPad::SameUpper,
+            Some("SAME_LOWER") => AutoPad::SameLower,
+            Some("VALID") => AutoPad::Valid,
+            Some(other) => return Err(a.bad("auto_pad", &format!("has unknown value '{other}'"))),
+        })
+    }
+}
+
 /// The attributes both operators share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvAttrs {
@@ -80,13 +93,7 @@ impl Conv {
             _ => return None,
         };
         let parse = || -> Result<ConvAttrs> {
-            let auto_pad = match a.string("auto_pad")?.as_deref() {
-                None | Some("NOTSET") => AutoPad::NotSet,
-                Some("SAME_UPPER") => AutoPad::SameUpper,
-                Some("SAME_LOWER") => AutoPad::SameLower,
-                Some("VALID") => AutoPad::Valid,
-                Some(other) => return Err(a.bad("auto_pad", &format!("has unknown value '{other}'"))),
-            };
+            let auto_pad = AutoPad::parse(a)?;
             let group = a.int("group", 1);
             if !(1..=MAX_ATTR).contains(&group) {
                 return Err(a.bad("group", "must be at least 1"));

@@ -210,6 +210,23 @@ pub fn opt<'a>(args: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
     args.get(i).copied().flatten()
 }
 
+/// A recurrent node's inputs from its arguments (ONNX slot order, [`rec_input`]).
+pub fn recurrent_inputs<'a>(args: &[Option<&'a Tensor>]) -> Result<crate::cell::RecurrentInputs<'a>> {
+    use rec_input as ri;
+    Ok(crate::cell::RecurrentInputs {
+        x: arg(args, ri::X)?,
+        w: arg(args, ri::W)?,
+        r: arg(args, ri::R)?,
+        b: opt(args, ri::B),
+        sequence_lens: opt(args, ri::SEQUENCE_LENS),
+        initial_h: opt(args, ri::INITIAL_H),
+        initial_c: opt(args, ri::INITIAL_C),
+        p: opt(args, ri::P),
+        proj: opt(args, ri::PROJ),
+        resident: None,
+    })
+}
+
 impl Op {
     /// Runs a non-recurrent operator on its inputs (`None` for omitted optional ones). Recurrent
     /// nodes and `If` are run by the graph executor.

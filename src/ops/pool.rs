@@ -21,13 +21,7 @@ use crate::tensor::{numel, Data, Tensor};
 /// The largest kernel, stride, dilation or pad accepted (keeps all size arithmetic in i64 exact).
 const MAX_ATTR: i64 = 1 << 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AutoPad {
-    NotSet,
-    SameUpper,
-    SameLower,
-    Valid,
-}
+pub use super::conv::AutoPad;
 
 /// Window geometry of MaxPool / AveragePool, per spatial axis.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,13 +135,7 @@ fn parse_window(a: &Attrs<'_>, opset: i64, dilations_since: i64, ceil_since: i64
     let dilations = list("dilations", 1, k, 1)?;
     let pads = list("pads", 0, 2 * k, 0)?;
     let ceil_mode = flag(a, "ceil_mode", ceil_since, opset)?;
-    let auto_pad = match a.string("auto_pad")?.as_deref() {
-        None | Some("NOTSET") | Some("") => AutoPad::NotSet,
-        Some("SAME_UPPER") => AutoPad::SameUpper,
-        Some("SAME_LOWER") => AutoPad::SameLower,
-        Some("VALID") => AutoPad::Valid,
-        Some(other) => return Err(a.bad("auto_pad", &format!("has unknown value '{other}'"))),
-    };
+    let auto_pad = AutoPad::parse(a)?;
     if auto_pad != AutoPad::NotSet && pads.iter().any(|&p| p != 0) {
         return Err(a.bad("pads", "cannot be used together with auto_pad"));
     }
