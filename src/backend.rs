@@ -60,6 +60,13 @@ pub trait RecurrentKernels: Send + Sync {
     /// Which backend this is (for reports and errors).
     fn backend(&self) -> Backend;
 
+    /// The instruction set the graph's other operators (Conv, ConvTranspose...) run on beside
+    /// these kernels: the CPU backends' own, the scalar reference's portable code, the fastest of
+    /// this build for a GPU backend (whose recurrent layers are all it runs).
+    fn cpu_isa(&self) -> crate::cpu::Isa {
+        crate::cpu::Isa::best()
+    }
+
     /// Called once per model before any `run`: pre-pack constant weights, allocate buffers...
     fn prepare(&mut self, _graph: &Graph) -> Result<()> {
         Ok(())
@@ -118,6 +125,10 @@ pub struct ScalarKernels;
 impl RecurrentKernels for ScalarKernels {
     fn backend(&self) -> Backend {
         Backend::CpuScalar
+    }
+
+    fn cpu_isa(&self) -> crate::cpu::Isa {
+        crate::cpu::Isa::Scalar
     }
 
     fn run(&self, _node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {

@@ -277,7 +277,7 @@ async fn run_node(
             }
             Ok(v)
         }
-        Op::If(op) => op.run(args, constants),
-        op => op.run(args),
+        Op::If(op) => op.run(args, constants, kernels.cpu_isa()),
+        op => op.run(args, kernels.cpu_isa()),
     }
 }

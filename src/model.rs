@@ -122,6 +122,8 @@ pub(crate) struct ModelInner {
     pub fingerprint: [u8; 16],
     pub plan: std::result::Result<SessionPlan, Error>,
     pub kernels: Box<dyn RecurrentKernels>,
+    /// Call-planned graphs specialised to the shapes they are called with.
+    pub specialized: crate::session::specialize::Cache,
 }
 
 /// A loaded model. Cheap to clone (shared).
@@ -239,7 +241,16 @@ impl Model {
             crate::session::calls::plan(&graph, declared_state)
         };
         let kernels = Box::new(ScalarKernels);
-        Model { inner: Arc::new(ModelInner { graph: Arc::new(graph), source, fingerprint, plan, kernels }) }
+        Model {
+            inner: Arc::new(ModelInner {
+                graph: Arc::new(graph),
+                source,
+                fingerprint,
+                plan,
+                kernels,
+                specialized: Default::default(),
+            }),
+        }
     }
 
     /// The same model (same fingerprint, so sessions carry over) running its recurrent layers on
@@ -264,6 +275,7 @@ impl Model {
                 fingerprint: i.fingerprint,
                 plan: i.plan.clone(),
                 kernels,
+                specialized: Default::default(),
             }),
         })
     }

@@ -19,6 +19,7 @@ use crate::ops;
 use crate::tensor::{numel, Data, Tensor};
 
 pub mod calls;
+pub(crate) mod specialize;
 
 /// How many calls a session's state may stay on the device only before a call brings it back.
 pub const JOURNAL_CALLS: usize = 32;

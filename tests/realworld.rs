@@ -189,3 +189,29 @@ fn real_world_models_stream_through_sessions_on_gpu() {
     let Some(_) = gpu_common::gpu_or_skip("real_world_models_stream_through_sessions_on_gpu") else { return };
     stream_all("gpu", &|m| m.with_backend(Backend::Gpu));
 }
+
+/// Specialised to the chunk it is called with, Silero v5's `If`s on its batch and time axes fold:
+/// its LSTM joins the flat list of nodes (where the backend's kernels run it with packed weights),
+/// and the specialised graph computes what the graph as shipped does.
+#[test]
+fn silero_v5_specialised_to_its_chunk_has_no_branch_left() {
+    let json = case_json("silero_v5");
+    let bytes = std::fs::read(dir().join(json["model"].as_str().unwrap())).unwrap();
+    let model = Model::from_onnx_with(&bytes, &options("silero_v5", &json)).unwrap();
+    let g = model.graph();
+    let count = |g: &webrnn::graph::Graph, name: &str| g.nodes.iter().filter(|n| n.op.name() == name).count();
+    assert!(count(g, "If") > 0 && count(g, "LSTM") == 0, "the graph as loaded keeps its shape-dependent Ifs");
+    let (x, _) = file("silero_v5", &json, "input");
+    let x = call(&x, 3);
+    let state = Tensor::from_f32(vec![2, 1, 128], (0..256).map(|i| (i as f32 * 0.37).sin() * 0.5).collect()).unwrap();
+    let shapes: Vec<_> =
+        [&x, &state].iter().zip(&g.inputs).map(|(t, d)| (d.id, t.dtype(), t.shape().to_vec())).collect();
+    let s = webrnn::onnx::fold::specialize(g, &shapes);
+    assert_eq!(count(&s, "If"), 0, "Ifs left after specialisation");
+    assert_eq!(count(&s, "LSTM"), 1);
+    let want = g.run(vec![x.clone(), state.clone()]).unwrap();
+    let got = s.run(vec![x, state]).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        compare("specialised silero_v5", g, w, 1e-6, 1e-6).unwrap();
+    }
+}

@@ -14,7 +14,7 @@
 //! for a quantization error of a few 1e-3 (1.1e-2 at worst on the golden cases; `tests/cpu_kernels.rs`
 //! derives the bound).
 
-mod gemm;
+pub(crate) mod gemm;
 mod int8;
 mod recurrent;
 #[cfg(all(test, target_arch = "wasm32"))]
@@ -92,6 +92,20 @@ impl Isa {
             Isa::Simd128 => activate_slice::<simd::Simd128>(act, xs),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
             Isa::RelaxedSimd => activate_slice::<simd::RelaxedSimd>(act, xs),
+        }
+    }
+}
+
+impl Isa {
+    /// `c[i] += a[i]·b` for `m` rows of `a` ([`gemm::gemm`]) with this instruction set's kernels:
+    /// the products of the operators that are matrix products at heart (Conv, ConvTranspose).
+    pub(crate) fn gemm(self, a: &[f32], lda: usize, m: usize, b: &gemm::Packed, c: &mut [simd::F4]) {
+        match self {
+            Isa::Scalar => gemm::gemm::<simd::Portable>(a, lda, m, b, c),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => gemm::gemm::<simd::Simd128>(a, lda, m, b, c),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Isa::RelaxedSimd => gemm::gemm::<simd::RelaxedSimd>(a, lda, m, b, c),
         }
     }
 }
@@ -179,6 +193,10 @@ impl RecurrentKernels for CpuKernels {
         } else {
             Backend::Cpu
         }
+    }
+
+    fn cpu_isa(&self) -> Isa {
+        self.isa
     }
 
     fn prepare(&mut self, graph: &Graph) -> Result<()> {

@@ -5,15 +5,18 @@
 //! 2. A node whose inputs are all constants runs once, here, and its outputs become constants.
 //! 3. An `If` whose condition is constant is replaced by the nodes of its taken branch.
 //! 4. Nodes that no graph output needs are dropped.
+//! 5. Constant weights are packed for their kernels ([`prepare`]: Conv's and ConvTranspose's).
 //!
 //! The hot path then runs a flat list of kernels with no branch. Every step computes exactly what
 //! the executor would have computed (the same kernels), so results do not change.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
+use crate::cpu::Isa;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Node, Op};
-use crate::tensor::{DType, Tensor};
+use crate::graph::{Graph, Node, Op, ValueId};
+use crate::ops::array::Array;
+use crate::tensor::{numel, DType, Data, Tensor};
 
 /// Most elements a folded node may produce in all: folding must not turn a small file into a
 /// large constant table (an `Expand` of a scalar to a huge shape stays a node).
@@ -69,8 +72,49 @@ pub fn fix_inputs(graph: &mut Graph, fixed: &[(String, Tensor)]) -> Result<()> {
     Ok(())
 }
 
+/// Values whose type and shape are known but not their data: what [`specialize`] follows.
+type Shapes = HashMap<ValueId, (DType, Vec<usize>)>;
+
 /// Folds constant nodes and constant `If`s, then drops what no output needs.
 pub fn fold(graph: &mut Graph) {
+    fold_shapes(graph, &mut Shapes::new());
+}
+
+/// `graph` for calls whose inputs have exactly these types and shapes (`(value, dtype, shape)`):
+/// what only depends on shapes becomes constant. `Shape` and `Size` of a value whose shape follows
+/// from the inputs' are constants, so the `If`s on them (Silero's "is the batch 1", "is the time
+/// axis 1") fold to their taken branch, whose nodes (an LSTM among them) join the flat list. A
+/// node's output shape is known when its operator's output shape depends only on its inputs'
+/// shapes (and on the values of those inputs it reads shapes from, when they are constants): the
+/// node is run once, here, on zeros of its inputs' shapes.
+pub fn specialize(graph: &Graph, inputs: &[(ValueId, DType, Vec<usize>)]) -> Graph {
+    let mut g = graph.clone();
+    let mut shapes: Shapes = inputs.iter().map(|(v, d, s)| (*v, (*d, s.clone()))).collect();
+    fold_shapes(&mut g, &mut shapes);
+    // Constants no node or output reads any more (the folded branches' weights) are let go.
+    let mut read = vec![false; g.value_count()];
+    fn mark(nodes: &[Node], read: &mut [bool]) {
+        for n in nodes {
+            n.inputs.iter().flatten().for_each(|&v| read[v] = true);
+            if let Op::If(op) = &n.op {
+                for b in [&op.then_branch, &op.else_branch] {
+                    mark(&b.nodes, read);
+                    b.outputs.iter().for_each(|&v| read[v] = true);
+                }
+            }
+        }
+    }
+    mark(&g.nodes, &mut read);
+    g.outputs.iter().for_each(|o| read[o.id] = true);
+    for (c, r) in g.constants.iter_mut().zip(read) {
+        if !r {
+            *c = None;
+        }
+    }
+    g
+}
+
+fn fold_shapes(graph: &mut Graph, shapes: &mut Shapes) {
     let mut queue: VecDeque<Node> = std::mem::take(&mut graph.nodes).into();
     let mut kept = Vec::new();
     while let Some(node) = queue.pop_front() {
@@ -100,9 +144,103 @@ pub fn fold(graph: &mut Graph) {
             }
             continue;
         }
+        if !shapes.is_empty() {
+            if let Some(values) = infer(graph, &node, shapes) {
+                let to_constant = matches!(node.op, Op::Shape { .. } | Op::Array(Array::Size));
+                for (slot, t) in node.outputs.iter().zip(values) {
+                    if let Some(v) = slot {
+                        if to_constant {
+                            graph.constants[*v] = Some(t);
+                        } else {
+                            shapes.insert(*v, (t.dtype(), t.shape().to_vec()));
+                        }
+                    }
+                }
+                if to_constant {
+                    continue;
+                }
+            }
+        }
         kept.push(node);
     }
     graph.nodes = prune(graph, kept);
+}
+
+/// Whether the value of input `slot` of `op` leaves its output shapes alone (only its shape
+/// matters): such an input may be one whose data is not known when shapes are inferred.
+fn shape_only(op: &Op, slot: usize) -> bool {
+    match op {
+        Op::Identity | Op::Relu | Op::Sigmoid | Op::Tanh | Op::Add | Op::Sub | Op::Mul | Op::Div => true,
+        Op::MatMul | Op::Gemm { .. } | Op::Gather { .. } | Op::Transpose { .. } | Op::Flatten { .. } => true,
+        Op::Concat { .. } | Op::Shape { .. } | Op::Cast { .. } | Op::Softmax { .. } | Op::Recurrent(_) => true,
+        Op::Math(_) | Op::Logic(_) | Op::Conv(_) | Op::Norm(_) | Op::Pool(_) => true,
+        Op::Array(Array::Size | Array::ScatterND { .. } | Array::GatherElements { .. }) => true,
+        Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Slice { .. } | Op::Split { .. } => {
+            slot == 0
+        }
+        Op::Expand | Op::Pad(_) | Op::Reduce(_) | Op::Array(Array::Tile { .. }) => slot == 0,
+        Op::ConstantOfShape { .. } | Op::Array(Array::Range) | Op::If(_) => false,
+    }
+}
+
+/// `node` run on zeros of the known shapes of its inputs (and the constants among them), when
+/// every input is known that way and its outputs' shapes depend on nothing else.
+fn infer(graph: &Graph, node: &Node, shapes: &Shapes) -> Option<Vec<Tensor>> {
+    let mut owned: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
+    for (slot, v) in node.inputs.iter().enumerate() {
+        let Some(v) = *v else {
+            owned.push(None);
+            continue;
+        };
+        if graph.constants[v].is_some() {
+            owned.push(None);
+            continue;
+        }
+        let (dtype, shape) = shapes.get(&v).filter(|_| shape_only(&node.op, slot))?;
+        let n = numel(shape).ok().filter(|&n| n <= MAX_FOLDED)?;
+        let data = match dtype {
+            DType::F32 => Data::F32(vec![0.0; n]),
+            DType::I64 => Data::I64(vec![0; n]),
+        };
+        owned.push(Some(Tensor::new(shape.clone(), data).ok()?));
+    }
+    let args: Vec<Option<&Tensor>> = node
+        .inputs
+        .iter()
+        .zip(&owned)
+        .map(|(v, o)| o.as_ref().or_else(|| v.and_then(|v| graph.constants[v].as_ref())))
+        .collect();
+    let out = match &node.op {
+        Op::Recurrent(spec) => {
+            let o = crate::cell::run_reference(spec, &crate::ops::recurrent_inputs(&args).ok()?).ok()?;
+            let mut v = vec![o.y, o.y_h];
+            v.extend(o.y_c);
+            v
+        }
+        op => op.run(&args, Isa::best()).ok()?,
+    };
+    (out.len() >= node.outputs.iter().flatten().count()).then_some(out)
+}
+
+/// Packs the constant weights of the operators that keep them packed (Conv, ConvTranspose), in
+/// the graph and in the branches of its `If`s.
+pub fn prepare(graph: &mut Graph) {
+    fn walk(nodes: &mut [Node], constants: &[Option<Tensor>]) {
+        for node in nodes {
+            match &mut node.op {
+                Op::Conv(conv) => {
+                    let w = node.inputs.get(1).copied().flatten().and_then(|v| constants.get(v)?.as_ref());
+                    conv.prepare(w);
+                }
+                Op::If(op) => {
+                    walk(&mut op.then_branch.nodes, constants);
+                    walk(&mut op.else_branch.nodes, constants);
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(&mut graph.nodes, &graph.constants);
 }
 
 /// The outputs of `node` when all its inputs are constants and they are small; `None` otherwise
@@ -115,8 +253,8 @@ fn evaluate(graph: &Graph, node: &Node) -> Option<Vec<Tensor>> {
         node.inputs.iter().map(|v| v.map_or(Some(None), |v| graph.constants[v].as_ref().map(Some))).collect();
     let args = args?;
     let out = match &node.op {
-        Op::If(op) => op.run(&args, &graph.constants),
-        op => op.run(&args),
+        Op::If(op) => op.run(&args, &graph.constants, Isa::best()),
+        op => op.run(&args, Isa::best()),
     }
     .ok()?;
     let total: usize = out.iter().map(Tensor::len).sum();

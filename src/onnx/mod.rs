@@ -43,6 +43,7 @@ pub fn import_fixed(
     let (mut graph, info) = import_graph(bytes, external)?;
     fold::fix_inputs(&mut graph, fixed)?;
     fold::fold(&mut graph);
+    fold::prepare(&mut graph);
     Ok((graph, info))
 }
 

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use super::{Node, Op, ValueId};
 use crate::cell;
+use crate::cpu::Isa;
 use crate::error::{shape_err, Error, Result};
 use crate::tensor::{Data, Tensor};
 
@@ -55,7 +56,7 @@ impl If {
 
     /// Runs the taken branch. `args` are the node's inputs (condition, then the captures);
     /// `constants` the graph's constant table (branch initializers are in it too).
-    pub fn run(&self, args: &[Option<&Tensor>], constants: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
+    pub fn run(&self, args: &[Option<&Tensor>], constants: &[Option<Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let cond = super::arg(args, 0)?;
         let branch = self.taken(cond)?;
         let mut local: HashMap<ValueId, Tensor> = HashMap::new();
@@ -64,7 +65,7 @@ impl If {
                 local.insert(v, t.clone());
             }
         }
-        run_nodes(&branch.nodes, &mut local, constants)?;
+        run_nodes(&branch.nodes, &mut local, constants, isa)?;
         branch
             .outputs
             .iter()
@@ -80,7 +81,12 @@ impl If {
 }
 
 /// Runs `nodes` in order over the values in `local` (and the constants), adding their outputs.
-fn run_nodes(nodes: &[Node], local: &mut HashMap<ValueId, Tensor>, constants: &[Option<Tensor>]) -> Result<()> {
+fn run_nodes(
+    nodes: &[Node],
+    local: &mut HashMap<ValueId, Tensor>,
+    constants: &[Option<Tensor>],
+    isa: Isa,
+) -> Result<()> {
     for node in nodes {
         let results = {
             let args: Vec<Option<&Tensor>> = node
@@ -88,7 +94,7 @@ fn run_nodes(nodes: &[Node], local: &mut HashMap<ValueId, Tensor>, constants: &[
                 .iter()
                 .map(|v| v.and_then(|v| local.get(&v).or_else(|| constants.get(v).and_then(Option::as_ref))))
                 .collect();
-            run_node(node, &args, constants)
+            run_node(node, &args, constants, isa)
                 .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?
         };
         for (slot, t) in node.outputs.iter().zip(results) {
@@ -100,9 +106,9 @@ fn run_nodes(nodes: &[Node], local: &mut HashMap<ValueId, Tensor>, constants: &[
     Ok(())
 }
 
-fn run_node(node: &Node, args: &[Option<&Tensor>], constants: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
+fn run_node(node: &Node, args: &[Option<&Tensor>], constants: &[Option<Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
     match &node.op {
-        Op::If(op) => op.run(args, constants),
+        Op::If(op) => op.run(args, constants, isa),
         Op::Recurrent(spec) => {
             let inputs = super::recurrent_inputs(args)?;
             let out = cell::run_reference(spec, &inputs)?;
@@ -110,7 +116,7 @@ fn run_node(node: &Node, args: &[Option<&Tensor>], constants: &[Option<Tensor>])
             v.extend(out.y_c);
             Ok(v)
         }
-        op => op.run(args),
+        op => op.run(args, isa),
     }
 }
 
@@ -140,10 +146,10 @@ mod tests {
         let x = Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap();
         for (c, want) in [(1, [11.0, 12.0]), (0, [9.0, 8.0])] {
             let cond = Tensor::from_i64(vec![1], vec![c]).unwrap();
-            let got = op.run(&[Some(&cond), Some(&x)], &constants).unwrap();
+            let got = op.run(&[Some(&cond), Some(&x)], &constants, Isa::Scalar).unwrap();
             assert_eq!(got[0].as_f32().unwrap(), &want);
         }
         let two = Tensor::from_i64(vec![2], vec![1, 1]).unwrap();
-        assert_eq!(op.run(&[Some(&two), Some(&x)], &constants).unwrap_err().code(), "shape");
+        assert_eq!(op.run(&[Some(&two), Some(&x)], &constants, Isa::Scalar).unwrap_err().code(), "shape");
     }
 }

@@ -1,14 +1,19 @@
 //! `Conv` and `ConvTranspose` over 1 to 3 spatial axes: groups (depthwise included), strides,
 //! dilations, pads, `auto_pad`, and for the transpose `output_padding` and `output_shape`.
 //!
-//! Both lower to one matrix product per image and group: `Conv` as im2col (the input patches as
-//! the columns of a `C/g·K × P` matrix) times the group's `M/g × C/g·K` weights, `ConvTranspose`
-//! as the weights' transpose times the input followed by col2im (each column scattered back onto
-//! the output). Shapes are padded to three spatial axes with ones, so one loop nest serves 1-D,
-//! 2-D and 3-D.
+//! Both lower to one matrix product per image and group on the CPU backend's packed SIMD GEMM
+//! (`cpu/gemm.rs`, the kernel of the recurrent layers): `Conv` as im2col (one row of `C/g·K` taps
+//! per output position, `P × C/g·K`) times the group's weights packed as a `C/g·K × M/g` matrix,
+//! `ConvTranspose` as the input's transpose (`P × C/g`) times the weights (`C/g × M/g·K`) followed
+//! by col2im (each product row scattered back onto the output). Constant weights are packed once,
+//! when the graph is prepared ([`Conv::prepare`]); weights computed at run time on each call.
+//! Shapes are padded to three spatial axes with ones, so one loop nest serves 1-D, 2-D and 3-D.
 
+use std::sync::Arc;
+
+use crate::cpu::gemm::Packed;
+use crate::cpu::Isa;
 use crate::error::{shape_err, Error, Result};
-use crate::ops::matmul::matmul_block;
 use crate::ops::{arg, opt, Attrs};
 use crate::tensor::{numel, Tensor};
 
@@ -45,6 +50,30 @@ pub struct ConvAttrs {
     /// ConvTranspose only.
     pub output_padding: Option<Vec<usize>>,
     pub output_shape: Option<Vec<usize>>,
+    /// The constant `W` packed for the GEMM ([`Conv::prepare`]).
+    pub packed: Option<PackedWeights>,
+}
+
+/// A constant `W`, one packed matrix per group, with the shape it was packed from (a `W` of
+/// another shape at run time is packed on the call instead).
+#[derive(Clone)]
+pub struct PackedWeights {
+    shape: Vec<usize>,
+    groups: Arc<Vec<Packed>>,
+}
+
+impl std::fmt::Debug for PackedWeights {
+    /// The shape only: the weights are the graph's constant, which the fingerprint hashes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedWeights({:?})", self.shape)
+    }
+}
+
+impl PartialEq for PackedWeights {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape
+            && (Arc::ptr_eq(&self.groups, &other.groups) || self.groups.len() == other.groups.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,16 +136,31 @@ impl Conv {
                 pads: sizes(a, "pads", 0)?,
                 output_padding: if transpose { sizes(a, "output_padding", 0)? } else { None },
                 output_shape: if transpose { sizes(a, "output_shape", 1)? } else { None },
+                packed: None,
             })
         };
         Some(parse().map(|c| if transpose { Conv::Transpose(c) } else { Conv::Conv(c) }))
     }
 
-    pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    /// Packs a constant `W` (`w`, the node's input 1 when it is a constant) for the GEMM, once.
+    /// A `W` that does not fit the attributes is left for the run to report.
+    pub fn prepare(&mut self, w: Option<&Tensor>) {
+        let (c, transpose) = match self {
+            Conv::Conv(c) => (c, false),
+            Conv::Transpose(c) => (c, true),
+        };
+        if let Some(w) = w.filter(|w| w.rank() >= 3) {
+            if let Ok(groups) = pack_groups(w, c.group, transpose) {
+                c.packed = Some(PackedWeights { shape: w.shape().to_vec(), groups: Arc::new(groups) });
+            }
+        }
+    }
+
+    pub fn run(&self, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let (x, w, b) = (arg(args, 0)?, arg(args, 1)?, opt(args, 2));
         let out = match self {
-            Conv::Conv(c) => conv(c, x, w, b),
-            Conv::Transpose(c) => conv_transpose(c, x, w, b),
+            Conv::Conv(c) => conv(c, x, w, b, isa),
+            Conv::Transpose(c) => conv_transpose(c, x, w, b, isa),
         }?;
         Ok(vec![out])
     }
@@ -177,7 +221,7 @@ fn common(c: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> Result<Spat
     Ok((rank, input, kernel, strides, dilations))
 }
 
-fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> Result<Tensor> {
     let (rank, input, kernel, strides, dilations) = common(c, x, w, false)?;
     let (n, ch, m) = (x.shape()[0], x.shape()[1], w.shape()[0]);
     let g = c.group;
@@ -228,11 +272,18 @@ fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Ten
         pad_begin: pad3(&pad_begin, 0),
         rank,
     };
-    let bias = bias_of(b, m)?;
-    let mut shape = vec![n, m];
-    shape.extend_from_slice(&output);
-    let out = conv_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?)?;
+    let packs = packed_for(c, w, false)?;
+    let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
+    let out = conv_run(&geo, x.as_f32()?, &packs, bias, numel(&shape)?, isa)?;
     Tensor::from_f32(shape, out)
+}
+
+/// The packed `W`: the one prepared at load when `w` has its shape, else `w` packed now.
+fn packed_for(c: &ConvAttrs, w: &Tensor, transpose: bool) -> Result<Arc<Vec<Packed>>> {
+    match &c.packed {
+        Some(p) if p.shape == w.shape() => Ok(p.groups.clone()),
+        _ => Ok(Arc::new(pack_groups(w, c.group, transpose)?)),
+    }
 }
 
 fn bias_of(b: Option<&Tensor>, m: usize) -> Result<Option<&[f32]>> {
@@ -243,7 +294,37 @@ fn bias_of(b: Option<&Tensor>, m: usize) -> Result<Option<&[f32]>> {
     }
 }
 
-fn conv_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: usize) -> Result<Vec<f32>> {
+/// `W` as one GEMM operand per group: for `Conv` (`W` is `[M, C/g, K…]`) the group's filters as
+/// the columns of a `C/g·K × M/g` matrix; for `ConvTranspose` (`W` is `[C, M/g, K…]`) the group's
+/// `C/g × M/g·K` block as it is.
+fn pack_groups(w: &Tensor, g: usize, transpose: bool) -> Result<Vec<Packed>> {
+    let wv = w.as_f32()?;
+    let rows = w.shape()[0];
+    if g == 0 || rows % g != 0 {
+        return shape_err!("W {:?} does not split into {g} groups", w.shape());
+    }
+    let per = rows / g;
+    let kn = wv.len().checked_div(rows).unwrap_or(0);
+    Ok((0..g)
+        .map(|gi| {
+            let wg = &wv[gi * per * kn..(gi + 1) * per * kn];
+            if transpose {
+                Packed::new(per, kn, |col, ci| (col < kn).then(|| wg[ci * kn + col]))
+            } else {
+                Packed::new(kn, per, |col, kk| (col < per).then(|| wg[col * kn + kk]))
+            }
+        })
+        .collect())
+}
+
+fn conv_run(
+    geo: &Geometry,
+    x: &[f32],
+    packs: &[Packed],
+    bias: Option<&[f32]>,
+    total: usize,
+    isa: Isa,
+) -> Result<Vec<f32>> {
     let [id, ih, iw] = geo.input;
     let [kd, kh, kw] = geo.kernel;
     let [od, oh, ow] = geo.output;
@@ -252,20 +333,24 @@ fn conv_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: u
     let kn = numel(&[cg, kd, kh, kw])?;
     let p = numel(&[od, oh, ow])?;
     let in_img = numel(&[id, ih, iw])?;
-    numel(&[kn, p])?;
-    let mut cols = vec![0f32; kn * p];
+    if packs.len() != geo.group || packs.iter().any(|b| b.k != kn) {
+        return shape_err!("Conv: the packed weights do not fit {} groups of {kn} taps", geo.group);
+    }
+    let n = packs.first().map_or(0, |b| b.n);
+    let mut a = vec![0f32; numel(&[p, kn])?];
+    let mut c = vec![[0f32; 4]; numel(&[p, n / 4])?];
     let mut out = vec![0f32; total];
     for img in 0..geo.n {
-        for g in 0..geo.group {
-            // im2col: row (ci, kz, ky, kx), column (oz, oy, ox); zero where the tap is in the padding.
-            let mut row = 0;
+        for (g, pack) in packs.iter().enumerate() {
+            // im2col, one row per output position (oz, oy, ox), one column per tap (ci, kz, ky,
+            // kx); zero where the tap is in the padding.
+            let mut tap = 0;
             for ci in 0..cg {
                 let plane = &x[(img * geo.c + g * cg + ci) * in_img..][..in_img];
                 for kz in 0..kd {
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let dst = &mut cols[row * p..(row + 1) * p];
-                            let mut col = 0;
+                            let mut at = tap;
                             for oz in 0..od {
                                 let z = (oz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
                                 for oy in 0..oh {
@@ -273,36 +358,43 @@ fn conv_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: u
                                     for ox in 0..ow {
                                         let xx =
                                             (ox * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
-                                        dst[col] = match (z, y, xx) {
+                                        a[at] = match (z, y, xx) {
                                             (Some(z), Some(y), Some(xx)) if z < id && y < ih && xx < iw => {
                                                 plane[(z * ih + y) * iw + xx]
                                             }
                                             _ => 0.0,
                                         };
-                                        col += 1;
+                                        at += kn;
                                     }
                                 }
                             }
-                            row += 1;
+                            tap += 1;
                         }
                     }
                 }
             }
-            let wg = &w[g * mg * kn..(g + 1) * mg * kn];
-            let og = &mut out[(img * geo.m + g * mg) * p..][..mg * p];
-            if let Some(b) = bias {
-                for (mi, chunk) in og.chunks_exact_mut(p).enumerate() {
-                    chunk.fill(b[g * mg + mi]);
+            for row in c.chunks_exact_mut(n / 4) {
+                let row = row.as_flattened_mut();
+                row.fill(0.0);
+                if let Some(b) = bias {
+                    row[..mg].copy_from_slice(&b[g * mg..(g + 1) * mg]);
                 }
             }
-            matmul_block(wg, &cols, og, mg, kn, p);
+            isa.gemm(&a, kn, p, pack, &mut c);
+            let flat = c.as_flattened();
+            for j in 0..mg {
+                let o = &mut out[(img * geo.m + g * mg + j) * p..][..p];
+                for (q, v) in o.iter_mut().enumerate() {
+                    *v = flat[q * n + j];
+                }
+            }
         }
     }
     let _ = geo.rank;
     Ok(out)
 }
 
-fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> Result<Tensor> {
     let (rank, input, kernel, strides, dilations) = common(c, x, w, true)?;
     let (n, ch) = (x.shape()[0], x.shape()[1]);
     let g = c.group;
@@ -363,14 +455,20 @@ fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> 
         pad_begin: pad3(&pad_begin, 0),
         rank,
     };
-    let bias = bias_of(b, m)?;
-    let mut shape = vec![n, m];
-    shape.extend_from_slice(&output);
-    let out = transpose_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?)?;
+    let packs = packed_for(c, w, true)?;
+    let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
+    let out = transpose_run(&geo, x.as_f32()?, &packs, bias, numel(&shape)?, isa)?;
     Tensor::from_f32(shape, out)
 }
 
-fn transpose_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, total: usize) -> Result<Vec<f32>> {
+fn transpose_run(
+    geo: &Geometry,
+    x: &[f32],
+    packs: &[Packed],
+    bias: Option<&[f32]>,
+    total: usize,
+    isa: Isa,
+) -> Result<Vec<f32>> {
     let [id, ih, iw] = geo.input;
     let [kd, kh, kw] = geo.kernel;
     let [od, oh, ow] = geo.output;
@@ -379,32 +477,34 @@ fn transpose_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, tot
     let kn = numel(&[mg, kd, kh, kw])?;
     let p = numel(&[id, ih, iw])?;
     let out_img = numel(&[od, oh, ow])?;
-    numel(&[kn, p])?;
-    numel(&[kn, cg])?;
+    if packs.len() != geo.group || packs.iter().any(|b| b.k != cg || b.n < kn) {
+        return shape_err!("ConvTranspose: the packed weights do not fit {} groups of {cg} channels", geo.group);
+    }
+    let n = packs.first().map_or(0, |b| b.n);
     let mut out = vec![0f32; total];
-    let mut wt = vec![0f32; kn * cg];
-    let mut cols = vec![0f32; kn * p];
-    for g in 0..geo.group {
-        // W_g is [cg, kn]; the product needs its transpose [kn, cg].
-        let wg = &w[g * cg * kn..(g + 1) * cg * kn];
-        for ci in 0..cg {
-            for r in 0..kn {
-                wt[r * cg + ci] = wg[ci * kn + r];
-            }
-        }
+    let mut a = vec![0f32; numel(&[p, cg])?];
+    let mut c = vec![[0f32; 4]; numel(&[p, n / 4])?];
+    for (g, pack) in packs.iter().enumerate() {
         for img in 0..geo.n {
-            cols.fill(0.0);
+            // The group's input transposed (one row per input position), times its weights:
+            // row q of the product holds every tap (mo, kz, ky, kx) of input position q.
             let xg = &x[(img * geo.c + g * cg) * p..][..cg * p];
-            matmul_block(&wt, xg, &mut cols, kn, cg, p);
-            // col2im: row (mo, kz, ky, kx), column (iz, iy, ix) lands on o = i·s + k·d − pad.
-            let mut row = 0;
+            for (ci, chan) in xg.chunks_exact(p.max(1)).enumerate().take(cg) {
+                for (q, &v) in chan.iter().enumerate() {
+                    a[q * cg + ci] = v;
+                }
+            }
+            c.fill([0.0; 4]);
+            isa.gemm(&a, cg, p, pack, &mut c);
+            let flat = c.as_flattened();
+            // col2im: tap (mo, kz, ky, kx) of input position (iz, iy, ix) lands on o = i·s + k·d − pad.
+            let mut tap = 0;
             for mo in 0..mg {
                 let plane = &mut out[(img * geo.m + g * mg + mo) * out_img..][..out_img];
                 for kz in 0..kd {
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let src = &cols[row * p..(row + 1) * p];
-                            let mut col = 0;
+                            let mut q = 0;
                             for iz in 0..id {
                                 let z = (iz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
                                 for iy in 0..ih {
@@ -414,14 +514,14 @@ fn transpose_run(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, tot
                                             (ix * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
                                         if let (Some(z), Some(y), Some(xx)) = (z, y, xx) {
                                             if z < od && y < oh && xx < ow {
-                                                plane[(z * oh + y) * ow + xx] += src[col];
+                                                plane[(z * oh + y) * ow + xx] += flat[q * n + tap];
                                             }
                                         }
-                                        col += 1;
+                                        q += 1;
                                     }
                                 }
                             }
-                            row += 1;
+                            tap += 1;
                         }
                     }
                 }
@@ -451,6 +551,7 @@ mod tests {
             pads: None,
             output_padding: None,
             output_shape: None,
+            packed: None,
         }
     }
 
@@ -460,10 +561,10 @@ mod tests {
         let x = Tensor::from_f32(vec![1, 2, 3], vec![1., 2., 3., 10., 20., 30.]).unwrap();
         let w = Tensor::from_f32(vec![2, 1, 2], vec![1., -1., 0.5, 0.5]).unwrap();
         let c = ConvAttrs { group: 2, ..attrs() };
-        let y = conv(&c, &x, &w, None).unwrap();
+        let y = conv(&c, &x, &w, None, Isa::Scalar).unwrap();
         assert_eq!(y.shape(), &[1, 2, 2]);
         assert_eq!(y.as_f32().unwrap(), &[-1., -1., 15., 25.]);
-        let t = conv_transpose(&c, &x, &w, None).unwrap();
+        let t = conv_transpose(&c, &x, &w, None, Isa::Scalar).unwrap();
         assert_eq!(t.shape(), &[1, 2, 4]);
         assert_eq!(t.as_f32().unwrap(), &[1., 1., 1., -3., 5., 15., 25., 15.]);
     }
@@ -472,12 +573,12 @@ mod tests {
     fn hostile_geometry_is_an_error() {
         let x = Tensor::from_f32(vec![1, 1, 2], vec![1., 2.]).unwrap();
         let w = Tensor::from_f32(vec![1, 1, 3], vec![1., 1., 1.]).unwrap();
-        assert!(conv(&attrs(), &x, &w, None).is_err()); // kernel larger than the input
+        assert!(conv(&attrs(), &x, &w, None, Isa::Scalar).is_err()); // kernel larger than the input
         let w2 = Tensor::from_f32(vec![1, 2, 1], vec![1., 1.]).unwrap();
-        assert!(conv(&attrs(), &x, &w2, None).is_err()); // channels do not match
+        assert!(conv(&attrs(), &x, &w2, None, Isa::Scalar).is_err()); // channels do not match
         let c = ConvAttrs { pads: Some(vec![5, 5]), ..attrs() };
-        assert!(conv_transpose(&c, &x, &w, None).is_err()); // pads eat the whole output
+        assert!(conv_transpose(&c, &x, &w, None, Isa::Scalar).is_err()); // pads eat the whole output
         let flat = Tensor::from_f32(vec![2], vec![1., 2.]).unwrap();
-        assert!(conv(&attrs(), &flat, &flat, None).is_err());
+        assert!(conv(&attrs(), &flat, &flat, None, Isa::Scalar).is_err());
     }
 }

@@ -30,6 +30,7 @@ pub use normalize::softmax;
 pub use shape::*;
 
 use crate::cell::RecurrentSpec;
+use crate::cpu::Isa;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -228,9 +229,9 @@ pub fn recurrent_inputs<'a>(args: &[Option<&'a Tensor>]) -> Result<crate::cell::
 }
 
 impl Op {
-    /// Runs a non-recurrent operator on its inputs (`None` for omitted optional ones). Recurrent
-    /// nodes and `If` are run by the graph executor.
-    pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    /// Runs a non-recurrent operator on its inputs (`None` for omitted optional ones), its matrix
+    /// products on `isa`'s kernels. Recurrent nodes and `If` are run by the graph executor.
+    pub fn run(&self, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let one = |t: Result<Tensor>| t.map(|t| vec![t]);
         match self {
             Op::Identity => Ok(vec![arg(args, 0)?.clone()]),
@@ -289,7 +290,7 @@ impl Op {
             Op::Softmax { axis, legacy, log } => one(softmax(arg(args, 0)?, *axis, *legacy, *log)),
             Op::Math(o) => o.run(args),
             Op::Logic(o) => o.run(args),
-            Op::Conv(o) => o.run(args),
+            Op::Conv(o) => o.run(args, isa),
             Op::Pad(o) => o.run(args),
             Op::Reduce(o) => o.run(args),
             Op::Norm(o) => o.run(args),

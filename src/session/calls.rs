@@ -273,7 +273,12 @@ impl Model {
             let part = state.get(st.offset..st.offset + st.shape.iter().product::<usize>()).unwrap_or_default();
             feed[st.input] = Some(Tensor::from_f32(st.shape.clone(), part.to_vec())?);
         }
-        let outs = g.execute_async(&plan.schedule, feed, &mut NoHook, self.kernels()).await?;
+        let outs = if super::specialize::worth_it(g) {
+            let spec = self.inner.specialized.get(g, self.kernels(), &feed)?;
+            spec.graph.execute_async(&spec.schedule, feed, &mut NoHook, &spec.kernels(self.kernels())).await?
+        } else {
+            g.execute_async(&plan.schedule, feed, &mut NoHook, self.kernels()).await?
+        };
         let mut next = state.to_vec();
         for st in &cp.states {
             let t = outs.get(st.output).ok_or_else(|| Error::InvalidModel("a state output was not computed".into()))?;
