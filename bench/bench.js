@@ -5,7 +5,7 @@
 // back to the xtask server as JSON.
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { measure, ortOneThread, randomArray } from './common.js';
+import { measure, ortOneThread, postReport, randomArray } from './common.js';
 
 // TF.js core, layers and wasm backend: UMD builds loaded by index.html, they set the global `tf`.
 const tf = globalThis.tf;
@@ -359,17 +359,4 @@ function table(report, config) {
   return lines.join('\n') + '\n';
 }
 
-let report;
-let markdown = '';
-try {
-  const config = await (await fetch('/target/bench/config.json')).json();
-  report = await main();
-  markdown = table(report, config);
-  document.body.dataset.status = 'ok';
-} catch (e) {
-  report = { error: String(e && e.stack ? e.stack : e) };
-  log(report.error);
-  document.body.dataset.status = 'error';
-}
-await fetch('/table', { method: 'POST', body: markdown });
-await fetch('/results', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report) });
+await postReport('/target/bench/config.json', main, table, log);

@@ -43,3 +43,24 @@ export function ortOneThread(ort) {
   ort.env.wasm.simd = true;
   ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
 }
+
+/**
+ * Runs the page's `main`, then POSTs the markdown `table(report, config)` to /table and the report
+ * (or the error) as JSON to /results; the body's `data-status` says how it ended.
+ */
+export async function postReport(configUrl, main, table, log) {
+  let report;
+  let markdown = '';
+  try {
+    const config = await (await fetch(configUrl)).json();
+    report = await main();
+    markdown = table(report, config);
+    document.body.dataset.status = 'ok';
+  } catch (e) {
+    report = { error: String(e && e.stack ? e.stack : e) };
+    log(report.error);
+    document.body.dataset.status = 'error';
+  }
+  await fetch('/table', { method: 'POST', body: markdown });
+  await fetch('/results', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report) });
+}

@@ -39,6 +39,6 @@ pub mod wasm;
 
 pub use backend::Backend;
 pub use error::{Error, Result};
-pub use model::{LoadOptions, Model, SessionPlan};
+pub use model::{LoadOptions, Model, Placement, SessionPlan};
 pub use session::Session;
 pub use tensor::{DType, Data, Tensor};

@@ -324,9 +324,68 @@ impl Model {
         g.execute_async(&sched, inputs.into_iter().map(Some).collect(), &mut crate::graph::NoHook, self.kernels()).await
     }
 
+    /// Where each part of the graph runs: one entry per recurrent node (those inside `If`
+    /// branches too), then one for every other operator (`node` empty, `op` "other operators").
+    /// A GPU backend runs the recurrent nodes of the graph's flat list; those inside branches run
+    /// on the CPU (a call-planned model folds them out of their branches for the shapes it is
+    /// called with, onto the CPU kernels; elsewhere they run on the scalar reference), as does
+    /// everything that is not a recurrent node.
+    pub fn placement(&self) -> Vec<Placement> {
+        let kernels = self.kernels();
+        let cpu = format!("cpu ({})", kernels.cpu_isa().name());
+        let top = match kernels.backend() {
+            Backend::Gpu => "gpu".to_string(),
+            Backend::CpuInt8 => format!("cpu ({}, int8 weights)", kernels.cpu_isa().name()),
+            _ => cpu.clone(),
+        };
+        let folded =
+            self.session_plan().is_ok_and(|p| p.calls.is_some()) && crate::session::specialize::worth_it(self.graph());
+        let in_branch = if folded { cpu.clone() } else { "cpu (scalar reference, inside an If branch)".to_string() };
+        let mut out = Vec::new();
+        let mut others = 0;
+        fn walk(
+            nodes: &[crate::graph::Node],
+            device: &str,
+            branch: &str,
+            out: &mut Vec<Placement>,
+            others: &mut usize,
+        ) {
+            for n in nodes {
+                match &n.op {
+                    Op::Recurrent(s) => out.push(Placement {
+                        node: n.name.clone(),
+                        op: s.cell.op_name().to_string(),
+                        device: device.to_string(),
+                    }),
+                    Op::If(op) => {
+                        *others += 1;
+                        walk(&op.then_branch.nodes, branch, branch, out, others);
+                        walk(&op.else_branch.nodes, branch, branch, out, others);
+                    }
+                    _ => *others += 1,
+                }
+            }
+        }
+        walk(&self.graph().nodes, &top, &in_branch, &mut out, &mut others);
+        if others > 0 {
+            out.push(Placement { node: String::new(), op: format!("other operators ({others} nodes)"), device: cpu });
+        }
+        out
+    }
+
     pub(crate) fn same_as(&self, other: &Model) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner) || self.inner.fingerprint == other.inner.fingerprint
     }
+}
+
+/// Where one part of a model runs ([`Model::placement`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The node's name; empty for the entry that stands for all the other operators.
+    pub node: String,
+    pub op: String,
+    /// `gpu`, or `cpu (<isa>)` with the instruction set of the CPU kernels.
+    pub device: String,
 }
 
 /// FNV-1a over the graph's structure and every constant's bytes, in two independent 64-bit lanes.

@@ -396,6 +396,9 @@ impl Model {
             "sessions": plan.as_ref().err().map(|e| e.to_string()),
             "chunked": calls.is_some(),
             "input_shape": calls.and_then(|c| c.inputs.first()).map(|i| i.dims.clone()),
+            "placement": self.inner.placement().iter().map(|p| serde_json::json!({
+                "node": p.node, "op": p.op, "device": p.device,
+            })).collect::<Vec<_>>(),
             "state": calls.map(|c| c.states.iter().map(|s| serde_json::json!({
                 "input": s.input_name, "output": s.output_name, "shape": s.shape,
             })).collect::<Vec<_>>()).unwrap_or_default(),

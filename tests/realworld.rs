@@ -215,3 +215,21 @@ fn silero_v5_specialised_to_its_chunk_has_no_branch_left() {
         compare("specialised silero_v5", g, w, 1e-6, 1e-6).unwrap();
     }
 }
+
+/// `Model::placement` names where each recurrent node runs and where the rest does.
+#[test]
+fn placement_names_each_recurrent_node_and_the_rest() {
+    for (case, backend) in [("silero_v5", Backend::Cpu), ("dtln_model_1", Backend::CpuScalar)] {
+        let json = case_json(case);
+        let bytes = std::fs::read(dir().join(json["model"].as_str().unwrap())).unwrap();
+        let model = Model::from_onnx_with(&bytes, &options(case, &json)).unwrap().with_backend(backend).unwrap();
+        let place = model.placement();
+        let (last, layers) = place.split_last().unwrap();
+        assert!(
+            last.node.is_empty() && last.op.starts_with("other operators") && last.device.starts_with("cpu"),
+            "{case}: {place:?}"
+        );
+        assert_eq!(layers.len(), 2, "{case}: {place:?}");
+        assert!(layers.iter().all(|p| p.op == "LSTM" && p.device.starts_with("cpu (")), "{case}: {place:?}");
+    }
+}

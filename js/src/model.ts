@@ -59,6 +59,19 @@ export interface ModelInfo {
   inputShape: (number | null)[] | null;
   /** A chunked model's state: each graph input fed from a graph output on the next call. */
   state: StateInfo[];
+  /**
+   * Where each part runs: one entry per recurrent node, then one for all the other operators
+   * (`node` empty). `device` is `gpu`, or `cpu (<isa>)` with the CPU kernels' instruction set
+   * (`simd128`, `relaxed-simd`, `scalar`).
+   */
+  placement: PlacementInfo[];
+}
+
+/** Where one part of a model runs. */
+export interface PlacementInfo {
+  node: string;
+  op: string;
+  device: string;
 }
 
 /** One graph input / output pair of session state. */
@@ -103,6 +116,7 @@ interface RawInfo {
   chunked: boolean;
   input_shape: (number | null)[] | null;
   state: StateInfo[];
+  placement: PlacementInfo[];
 }
 
 function describe(raw: RawInfo): ModelInfo {
@@ -122,6 +136,7 @@ function describe(raw: RawInfo): ModelInfo {
     chunked: raw.chunked,
     inputShape: raw.input_shape,
     state: raw.state,
+    placement: raw.placement,
   };
 }
 

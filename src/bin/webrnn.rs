@@ -1,7 +1,7 @@
 //! `webrnn` — inspect and run recurrent models from the command line.
 //!
 //! ```text
-//! webrnn inspect MODEL [--config CONFIG.json] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...
+//! webrnn inspect MODEL [--config CONFIG.json] [--backend ...] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...
 //! webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]...
 //!     --out-dir DIR INPUT.pb...
 //! ```
@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use webrnn::graph::{Op, ValueDecl};
 use webrnn::{onnx, Backend, Error, LoadOptions, Model, Result, Tensor};
 
-const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]... --out-dir DIR INPUT.pb...";
+const USAGE: &str = "usage: webrnn inspect MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]... [--state INPUT=OUTPUT]...\n       webrnn run MODEL [--config CONFIG.json] [--backend cpu|cpu-int8|cpu-scalar|gpu] [--input NAME=VALUE]... --out-dir DIR INPUT.pb...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -208,6 +208,13 @@ fn inspect(a: &Args) -> Result<()> {
     }
     let ops: Vec<String> = counts.iter().map(|(n, c)| format!("{n}×{c}")).collect();
     p!(o, "other ops: {}", if ops.is_empty() { "none".into() } else { ops.join(", ") });
+    if let Ok(m) = model.with_backend(a.backend) {
+        p!(o, "placement on {}:", a.backend.name());
+        for pl in m.placement() {
+            let what = if pl.node.is_empty() { pl.op } else { format!("{} '{}'", pl.op, pl.node) };
+            p!(o, "  {what}: {}", pl.device);
+        }
+    }
     match model.session_plan() {
         Ok(p) if p.calls.is_some() => {
             let Some(c) = p.calls.as_ref() else { return Err(Error::InvalidModel("no call plan".into())) };

@@ -182,9 +182,54 @@ pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<&[i64]>, ste
         out_shape[ax] = len as usize;
     }
     let strides = Tensor::strides(x.shape());
-    remap(x, out_shape, |idx| {
-        idx.iter().enumerate().map(|(ax, &i)| ((begin[ax] + i as i128 * step[ax]) as usize) * strides[ax]).sum()
-    })
+    let total = numel(&out_shape)?;
+    if r == 0 || total == 0 {
+        return remap(x, out_shape, |idx| {
+            idx.iter().enumerate().map(|(ax, &i)| ((begin[ax] + i as i128 * step[ax]) as usize) * strides[ax]).sum()
+        });
+    }
+    // Row by row (every axis but the last): the row's first source element, then the row's
+    // elements `step` apart (a plain copy for step 1).
+    let last = r - 1;
+    let inner = out_shape[last];
+    let mut idx = vec![0usize; last];
+    let mut firsts = Vec::with_capacity(total / inner);
+    for _ in 0..total / inner {
+        let at: i128 =
+            (0..r).map(|ax| (begin[ax] + idx.get(ax).map_or(0, |&i| i as i128) * step[ax]) * strides[ax] as i128).sum();
+        firsts.push(at);
+        for ax in (0..last).rev() {
+            idx[ax] += 1;
+            if idx[ax] < out_shape[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+    let st = step[last];
+    macro_rules! rows {
+        ($v:expr) => {{
+            let v = $v;
+            let mut out = Vec::with_capacity(total);
+            for &at in &firsts {
+                let end = at + (inner as i128 - 1) * st;
+                let (lo, hi) = (at.min(end), at.max(end));
+                let run = (lo >= 0 && (hi as usize) < v.len()).then(|| &v[lo as usize..=hi as usize]);
+                let Some(run) = run else { return shape_err!("Slice: a row runs outside the input") };
+                match st {
+                    1 => out.extend_from_slice(run),
+                    s if s > 0 => out.extend(run.iter().step_by(s as usize)),
+                    s => out.extend(run.iter().rev().step_by((-s) as usize)),
+                }
+            }
+            out
+        }};
+    }
+    let data = match x.data() {
+        Data::F32(v) => Data::F32(rows!(v)),
+        Data::I64(v) => Data::I64(rows!(v)),
+    };
+    Tensor::new(out_shape, data)
 }
 
 pub fn concat(parts: &[&Tensor], axis: i64) -> Result<Tensor> {

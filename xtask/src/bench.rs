@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::Result;
 
 /// Wasm builds of `bench/wasm`: directory suffix and the target features it is compiled with.
-const VARIANTS: &[(&str, &str)] =
+pub(crate) const VARIANTS: &[(&str, &str)] =
     &[("scalar", ""), ("simd128", "+simd128"), ("relaxed-simd", "+simd128,+relaxed-simd")];
 
 /// Variants the page also runs with int8 weights (`Backend::CpuInt8`).
@@ -39,7 +39,7 @@ const MODELS: &[(&str, usize)] = &[("gru", 64), ("gru", 256), ("gru", 512), ("ls
 /// How long the page may take in all.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
-const CHROMIUM_FLAGS: &[&str] = &[
+pub(crate) const CHROMIUM_FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -183,7 +183,7 @@ pub(crate) fn make_models(root: &Path, dir: &Path) -> Result {
     crate::run(Command::new(python).arg(root.join("scripts/make_bench_models.py")).arg(dir))
 }
 
-fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result {
+pub(crate) fn build_variant(root: &Path, out: &Path, name: &str, features: &str) -> Result {
     let target_dir = out.join(format!("wasm-{name}"));
     let mut flags = String::new();
     if !features.is_empty() {
@@ -277,7 +277,7 @@ fn write_config(out: &Path, only: &Subset) -> Result {
     fs::write(out.join("config.json"), config).map_err(|e| format!("config.json: {e}"))
 }
 
-/// GET: files under `bench/` and `target/bench/`; POST: `(path, body)` to `tx`.
+/// GET: files under `bench/`, `target/bench/` and the real-world fixtures; POST: `(path, body)` to `tx`.
 fn serve(listener: TcpListener, root: &Path, tx: mpsc::Sender<(String, String)>) {
     for stream in listener.incoming().flatten() {
         let (root, tx) = (root.to_path_buf(), tx.clone());
@@ -326,7 +326,8 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     if rel.split('/').any(|s| s == ".." || s.contains(['\\', '\0'])) {
         return None;
     }
-    let allowed = ["bench/", "target/bench/"];
+    // The real-world page (bench_realworld.rs) reads the fixtures and the tests' TensorProto reader.
+    let allowed = ["bench/", "target/bench/", "tests/data/realworld/", "js/test/pages/tensor.js"];
     allowed.iter().any(|a| rel.starts_with(a)).then(|| root.join(rel)).filter(|p| p.is_file())
 }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_gpu;
+mod bench_realworld;
 mod pack;
 mod serve;
 mod setup;
@@ -35,10 +36,12 @@ tasks:
   test             setup, fmt, clippy (native + wasm32), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
-  bench [--cpu|--gpu]
+  bench [--cpu|--gpu|--realworld]
                    webrnn vs onnxruntime-web in headless Chromium: the CPU page (wasm EP, one
-                   thread; bench/results.json), then the WebGPU page (WebGPU EP;
-                   bench/results-webgpu.json) and the native GPU table; --cpu / --gpu: one of them";
+                   thread; bench/results.json), the real-world models chunk by chunk
+                   (bench/results-realworld.json), then the WebGPU page (WebGPU EP;
+                   bench/results-webgpu.json) and the native GPU table; --cpu: the first two,
+                   --realworld: the real-world table only, --gpu: the WebGPU half";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -50,9 +53,12 @@ fn main() -> ExitCode {
         Some("test") => no_more_args(&args).and_then(|()| test(&root)),
         Some("pack") => no_more_args(&args).and_then(|()| pack::pack(&root)),
         Some("demo") => demo_port(&args[1..]).and_then(|port| demo(&root, port)),
-        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, gpu)| {
+        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, gpu)| {
             if cpu {
                 bench::bench(&root)?;
+            }
+            if realworld {
+                bench_realworld::bench(&root)?;
             }
             if gpu {
                 bench_gpu::bench(&root)?;
@@ -86,13 +92,15 @@ fn no_more_args(args: &[String]) -> Result {
     }
 }
 
-/// `bench` runs the CPU page and the WebGPU page; `--cpu` or `--gpu` only one of them.
-fn bench_pages(args: &[String]) -> Result<(bool, bool)> {
+/// `bench` runs the CPU page, the real-world page and the WebGPU page; `--cpu` the first two,
+/// `--realworld` the second, `--gpu` the third.
+fn bench_pages(args: &[String]) -> Result<(bool, bool, bool)> {
     match args {
-        [] => Ok((true, true)),
-        [flag] if flag == "--cpu" => Ok((true, false)),
-        [flag] if flag == "--gpu" => Ok((false, true)),
-        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu]\n\n{USAGE}")),
+        [] => Ok((true, true, true)),
+        [flag] if flag == "--cpu" => Ok((true, true, false)),
+        [flag] if flag == "--realworld" => Ok((false, true, false)),
+        [flag] if flag == "--gpu" => Ok((false, false, true)),
+        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld]\n\n{USAGE}")),
     }
 }
 

@@ -104,3 +104,54 @@ fn peak<S: webrnn::cpu::simd::Simd>(rounds: u32, m: f32, a: f32) -> f32 {
     S::store(sum, &mut out);
     out.iter().sum()
 }
+
+/// A real-world model (tests/data/realworld) called chunk by chunk, its state carried by the
+/// session, as the package's `loadModel(source, { inputs, state })` and `step(x, out)` do.
+#[wasm_bindgen]
+pub struct ChunkModel {
+    session: Session,
+}
+
+#[wasm_bindgen]
+impl ChunkModel {
+    /// `fixed`: `name=value` pairs (integer inputs such as Silero's `sr`), comma-separated;
+    /// `state`: `input=output` pairs, comma-separated; `backend` as [`BenchModel::new`].
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], fixed: &str, state: &str, backend: &str) -> Result<ChunkModel, JsError> {
+        let pairs = |s: &str| -> Vec<(String, String)> {
+            s.split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .collect()
+        };
+        let mut options = webrnn::LoadOptions::default();
+        for (name, value) in pairs(fixed) {
+            let v: i64 = value.parse().map_err(|_| JsError::new(&format!("fixed input {name}={value}: not an integer")))?;
+            options = options.input(&name, Tensor::from_i64(vec![], vec![v]).map_err(err)?);
+        }
+        for (input, output) in pairs(state) {
+            options = options.state(&input, &output);
+        }
+        let backend = Backend::parse(backend).map_err(err)?;
+        let model = Model::from_onnx_with(onnx, &options).and_then(|m| m.with_backend(backend)).map_err(err)?;
+        let session = model.create_session().map_err(err)?;
+        Ok(ChunkModel { session })
+    }
+
+    pub fn reset(&mut self) {
+        self.session.reset();
+    }
+
+    /// One call on chunk `x`: the model's first output that is not state, written into `out`.
+    pub fn step_into(&mut self, x: &[f32], out: &js_sys::Float32Array) -> Result<(), JsError> {
+        let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
+        write(y.first(), out)
+    }
+
+    /// [`ChunkModel::step_into`] returning a new array (for the page's check, which learns the
+    /// output's length from it).
+    pub fn step(&mut self, x: &[f32]) -> Result<Vec<f32>, JsError> {
+        let y = self.session.step(vec![Data::F32(x.to_vec())]).map_err(err)?;
+        Ok(y.first().ok_or_else(|| JsError::new("no output"))?.as_f32().map_err(err)?.to_vec())
+    }
+}

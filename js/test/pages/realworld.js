@@ -57,6 +57,10 @@ export async function realworld(cases) {
         const pair = model.info.state.find((p) => p.input === s.input);
         assert(pair && pair.output === s.output && pair.shape.join() === s.shape.join(), `${name}: state ${JSON.stringify(model.info.state)}`);
       }
+      const place = model.info.placement;
+      const others = place[place.length - 1];
+      assert(others && others.node === '' && others.device.startsWith('cpu'), `${name}: placement ${JSON.stringify(place)}`);
+      assert(place.length > 1 && place.slice(0, -1).every((p) => ['LSTM', 'GRU', 'RNN'].includes(p.op) && p.device), `${name}: placement ${JSON.stringify(place)}`);
       const pb = async (n) => readTensor(await read(new URL(meta.files[n].file, base)));
       const [x] = await Promise.all(meta.streamed.map(pb));
       const want = await pb(meta.outputs[0]);

@@ -169,6 +169,12 @@ impl Math {
 
 fn pow(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     match (x.data(), y.data()) {
+        // A constant exponent of 2 (the squares of a spectrum) is a multiply, as onnxruntime has it:
+        // the same correctly rounded value as powf, at a fraction of the cost.
+        (Data::F32(a), Data::F32(b)) if b.len() == 1 && b[0] == 2.0 => {
+            let (s, v) = broadcast_map(x.shape(), a, y.shape(), b, |p: f32, _| p * p)?;
+            Tensor::from_f32(s, v)
+        }
         (Data::F32(a), Data::F32(b)) => {
             let (s, v) = broadcast_map(x.shape(), a, y.shape(), b, |p: f32, q: f32| p.powf(q))?;
             Tensor::from_f32(s, v)
