@@ -127,7 +127,7 @@ pub fn pack(root: &Path) -> Result {
         if let Some(opt) = &wasm_opt {
             run(Command::new(opt).args(WASM_OPT_ARGS).args(v.opt_features).arg(&wasm).arg("-o").arg(&wasm))?;
         }
-        let js = read(&out.join("webrnn.js"))?;
+        let js = glue_code(&read(&out.join("webrnn.js"))?);
         match &glue {
             None => glue = Some((out.clone(), js)),
             Some((first, text)) if *text != js => {
@@ -185,6 +185,12 @@ fn selected_variants() -> Result<Vec<&'static WasmVariant>> {
         return Err(format!("WEBRNN_VARIANTS: no variant `{unknown}` (known: {})", known.join(", ")));
     }
     Ok(WASM_VARIANTS.iter().filter(|v| names.contains(&v.name)).collect())
+}
+
+/// The glue without its line comments: wasm-bindgen writes each closure's shim index (a function
+/// index, which differs between the variants' code) into a comment; the code itself must agree.
+fn glue_code(js: &str) -> String {
+    js.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
 /// `cargo build` + `wasm-bindgen` for one variant; returns the bound `.wasm` in `out`.
