@@ -60,7 +60,11 @@ export async function realworld(cases) {
       const place = model.info.placement;
       const others = place[place.length - 1];
       assert(others && others.node === '' && others.device.startsWith('cpu'), `${name}: placement ${JSON.stringify(place)}`);
-      assert(place.length > 1 && place.slice(0, -1).every((p) => ['LSTM', 'GRU', 'RNN'].includes(p.op) && p.device), `${name}: placement ${JSON.stringify(place)}`);
+      // Every graph here has recurrent nodes but DTLN's second stage, whose LSTMs tf2onnx unrolled
+      // into MatMul, Sigmoid and Tanh: its placement is the one entry for the other operators.
+      const layers = place.slice(0, -1);
+      assert((layers.length > 0) !== (name === 'dtln_model_2'), `${name}: placement ${JSON.stringify(place)}`);
+      assert(layers.every((p) => ['LSTM', 'GRU', 'RNN'].includes(p.op) && p.device), `${name}: placement ${JSON.stringify(place)}`);
       const pb = async (n) => readTensor(await read(new URL(meta.files[n].file, base)));
       const [x] = await Promise.all(meta.streamed.map(pb));
       const want = await pb(meta.outputs[0]);
