@@ -222,6 +222,11 @@ fn common(c: &ConvAttrs, x: &Tensor, w: &Tensor, transpose: bool) -> Result<Spat
 }
 
 fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> Result<Tensor> {
+    conv_with(c, x, w, b, isa, true)
+}
+
+/// [`conv`]; `direct` false keeps depthwise calls on the GEMM too (the tests' reference).
+fn conv_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa, direct: bool) -> Result<Tensor> {
     let (rank, input, kernel, strides, dilations) = common(c, x, w, false)?;
     let (n, ch, m) = (x.shape()[0], x.shape()[1], w.shape()[0]);
     let g = c.group;
@@ -272,8 +277,12 @@ fn conv(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> 
         pad_begin: pad3(&pad_begin, 0),
         rank,
     };
-    let packs = packed_for(c, w, false)?;
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
+    if direct && is_depthwise(&geo) {
+        let out = depthwise_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?, false)?;
+        return Tensor::from_f32(shape, out);
+    }
+    let packs = packed_for(c, w, false)?;
     let out = conv_run(&geo, x.as_f32()?, &packs, bias, numel(&shape)?, isa)?;
     Tensor::from_f32(shape, out)
 }
@@ -317,6 +326,108 @@ fn pack_groups(w: &Tensor, g: usize, transpose: bool) -> Result<Vec<Packed>> {
         .collect())
 }
 
+/// One input channel per group and at most [`DEPTHWISE_MAX_OUT`] outputs each (depthwise, or a
+/// single-channel filter): the GEMM would pad each group's few columns to a whole panel and run
+/// once per group, so these go through [`depthwise_run`] instead.
+fn is_depthwise(geo: &Geometry) -> bool {
+    geo.group > 0 && geo.c == geo.group && geo.m / geo.group <= DEPTHWISE_MAX_OUT
+}
+
+const DEPTHWISE_MAX_OUT: usize = 4;
+
+/// The positions `i` in `0..walk` whose partner `i·s + off − pad` falls in `0..other`, as a range.
+fn span(walk: usize, other: usize, s: usize, off: usize, pad: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(off).div_ceil(s);
+    let hi = if other + pad > off { walk.min((other + pad - off).div_ceil(s)) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// Direct convolution with one input channel per group ([`is_depthwise`]): for each output channel
+/// and tap, one multiply-add over each contiguous row of positions (vectorised by the compiler at
+/// stride 1). `Conv` walks the output positions and reads input `o·s + k·d − pad`; the transpose
+/// walks the input positions and adds onto output `i·s + k·d − pad`. `W` is `[M, 1, K…]` for
+/// `Conv` and `[C, M/g, K…]` for the transpose: output channel `o`'s taps at `o·K` in both.
+fn depthwise_run(
+    geo: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    total: usize,
+    transpose: bool,
+) -> Result<Vec<f32>> {
+    let [kd, kh, kw] = geo.kernel;
+    let [s0, s1, s2] = geo.stride;
+    let [d0, d1, d2] = geo.dilation;
+    let [p0, p1, p2] = geo.pad_begin;
+    let taps = numel(&geo.kernel)?;
+    let mg = geo.m / geo.group.max(1);
+    let (in_img, out_img) = (numel(&geo.input)?, numel(&geo.output)?);
+    // walk: the positions looped over; other: where each one's partner lies.
+    let (walk, other) = if transpose { (geo.input, geo.output) } else { (geo.output, geo.input) };
+    if w.len() < geo.m * taps || x.len() < geo.n * geo.c * in_img || total < geo.n * geo.m * out_img {
+        return shape_err!(
+            "{}: the operands do not fit the geometry",
+            if transpose { "ConvTranspose" } else { "Conv" }
+        );
+    }
+    let mut out = vec![0f32; total];
+    for img in 0..geo.n {
+        for o in 0..geo.m {
+            let src = &x[(img * geo.c + o / mg) * in_img..][..in_img];
+            let dst = &mut out[(img * geo.m + o) * out_img..][..out_img];
+            if let Some(b) = bias {
+                dst.fill(b[o]);
+            }
+            let wo = &w[o * taps..][..taps];
+            let mut t = 0;
+            for kz in 0..kd {
+                let (z0, z1) = span(walk[0], other[0], s0, kz * d0, p0);
+                for ky in 0..kh {
+                    let (y0, y1) = span(walk[1], other[1], s1, ky * d1, p1);
+                    for kx in 0..kw {
+                        let (x0, x1) = span(walk[2], other[2], s2, kx * d2, p2);
+                        let wv = wo[t];
+                        t += 1;
+                        if x0 == x1 {
+                            continue;
+                        }
+                        let first = x0 * s2 + kx * d2 - p2;
+                        let last = first + (x1 - x0 - 1) * s2;
+                        for a in z0..z1 {
+                            let b = a * s0 + kz * d0 - p0;
+                            for c in y0..y1 {
+                                let d = c * s1 + ky * d1 - p1;
+                                let (w_row, o_row) = ((a * walk[1] + c) * walk[2], (b * other[1] + d) * other[2]);
+                                if transpose {
+                                    let s = &src[w_row + x0..w_row + x1];
+                                    let r = &mut dst[o_row + first..=o_row + last];
+                                    axpy_strided(wv, s, r, s2, true);
+                                } else {
+                                    let r = &mut dst[w_row + x0..w_row + x1];
+                                    let s = &src[o_row + first..=o_row + last];
+                                    axpy_strided(wv, s, r, s2, false);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `Conv` (`scatter` false): `r[i] += w·s[i·stride]`; the transpose (`scatter`):
+/// `r[i·stride] += w·s[i]`. At stride 1 both are one contiguous multiply-add.
+#[inline(always)]
+fn axpy_strided(w: f32, s: &[f32], r: &mut [f32], stride: usize, scatter: bool) {
+    match (stride, scatter) {
+        (1, _) => r.iter_mut().zip(s).for_each(|(r, &s)| *r += w * s),
+        (_, false) => r.iter_mut().zip(s.iter().step_by(stride)).for_each(|(r, &s)| *r += w * s),
+        (_, true) => r.iter_mut().step_by(stride).zip(s).for_each(|(r, &s)| *r += w * s),
+    }
+}
+
 fn conv_run(
     geo: &Geometry,
     x: &[f32],
@@ -340,39 +451,10 @@ fn conv_run(
     let mut a = vec![0f32; numel(&[p, kn])?];
     let mut c = vec![[0f32; 4]; numel(&[p, n / 4])?];
     let mut out = vec![0f32; total];
+    let pointwise = kn == cg && geo.stride == [1; 3] && geo.pad_begin == [0; 3] && p == in_img;
     for img in 0..geo.n {
         for (g, pack) in packs.iter().enumerate() {
-            // im2col, one row per output position (oz, oy, ox), one column per tap (ci, kz, ky,
-            // kx); zero where the tap is in the padding.
-            let mut tap = 0;
-            for ci in 0..cg {
-                let plane = &x[(img * geo.c + g * cg + ci) * in_img..][..in_img];
-                for kz in 0..kd {
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let mut at = tap;
-                            for oz in 0..od {
-                                let z = (oz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
-                                for oy in 0..oh {
-                                    let y = (oy * geo.stride[1] + ky * geo.dilation[1]).checked_sub(geo.pad_begin[1]);
-                                    for ox in 0..ow {
-                                        let xx =
-                                            (ox * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
-                                        a[at] = match (z, y, xx) {
-                                            (Some(z), Some(y), Some(xx)) if z < id && y < ih && xx < iw => {
-                                                plane[(z * ih + y) * iw + xx]
-                                            }
-                                            _ => 0.0,
-                                        };
-                                        at += kn;
-                                    }
-                                }
-                            }
-                            tap += 1;
-                        }
-                    }
-                }
-            }
+            im2col(geo, &x[(img * geo.c + g * cg) * in_img..][..cg * in_img], &mut a, pointwise);
             for row in c.chunks_exact_mut(n / 4) {
                 let row = row.as_flattened_mut();
                 row.fill(0.0);
@@ -394,7 +476,67 @@ fn conv_run(
     Ok(out)
 }
 
+/// im2col of one image's group (`xg`: its `C/g` input planes) into `a`: one row per output
+/// position (oz, oy, ox), one column per tap (ci, kz, ky, kx); zero where the tap is in the
+/// padding. Each (ci, kz, ky) is one run of `kw` taps along an input row (a copy at dilation 1);
+/// a pointwise convolution (1×1, stride 1, no padding) is the planes transposed.
+fn im2col(geo: &Geometry, xg: &[f32], a: &mut [f32], pointwise: bool) {
+    let [id, ih, iw] = geo.input;
+    let [kd, kh, kw] = geo.kernel;
+    let [od, oh, ow] = geo.output;
+    let [s0, s1, s2] = geo.stride;
+    let [d0, d1, d2] = geo.dilation;
+    let [p0, p1, p2] = geo.pad_begin;
+    let in_img = id * ih * iw;
+    let cg = geo.c / geo.group.max(1);
+    let kn = cg * kd * kh * kw;
+    if pointwise {
+        for (ci, chan) in xg.chunks_exact(in_img.max(1)).enumerate() {
+            for (q, &v) in chan.iter().enumerate() {
+                a[q * kn + ci] = v;
+            }
+        }
+        return;
+    }
+    let mut rows = a.chunks_exact_mut(kn.max(1));
+    for oz in 0..od {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let Some(row) = rows.next() else { return };
+                let (x0, x1) = span(kw, iw, d2, ox * s2, p2);
+                let mut runs = row.chunks_exact_mut(kw.max(1));
+                for plane in xg.chunks_exact(in_img.max(1)).take(cg) {
+                    for kz in 0..kd {
+                        let z = (oz * s0 + kz * d0).checked_sub(p0).filter(|&z| z < id);
+                        for ky in 0..kh {
+                            let Some(run) = runs.next() else { return };
+                            let y = (oy * s1 + ky * d1).checked_sub(p1).filter(|&y| y < ih);
+                            let (Some(z), Some(y), true) = (z, y, x0 < x1) else {
+                                run.fill(0.0);
+                                continue;
+                            };
+                            run[..x0].fill(0.0);
+                            run[x1..].fill(0.0);
+                            let src = &plane[(z * ih + y) * iw + ox * s2 + x0 * d2 - p2..];
+                            if d2 == 1 {
+                                run[x0..x1].copy_from_slice(&src[..x1 - x0]);
+                            } else {
+                                run[x0..x1].iter_mut().zip(src.iter().step_by(d2)).for_each(|(r, &v)| *r = v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> Result<Tensor> {
+    transpose_with(c, x, w, b, isa, true)
+}
+
+/// [`conv_transpose`]; `direct` as for [`conv_with`].
+fn transpose_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa, direct: bool) -> Result<Tensor> {
     let (rank, input, kernel, strides, dilations) = common(c, x, w, true)?;
     let (n, ch) = (x.shape()[0], x.shape()[1]);
     let g = c.group;
@@ -455,8 +597,12 @@ fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa
         pad_begin: pad3(&pad_begin, 0),
         rank,
     };
-    let packs = packed_for(c, w, true)?;
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
+    if direct && is_depthwise(&geo) {
+        let out = depthwise_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?, true)?;
+        return Tensor::from_f32(shape, out);
+    }
+    let packs = packed_for(c, w, true)?;
     let out = transpose_run(&geo, x.as_f32()?, &packs, bias, numel(&shape)?, isa)?;
     Tensor::from_f32(shape, out)
 }
@@ -567,6 +713,51 @@ mod tests {
         let t = conv_transpose(&c, &x, &w, None, Isa::Scalar).unwrap();
         assert_eq!(t.shape(), &[1, 2, 4]);
         assert_eq!(t.as_f32().unwrap(), &[1., 1., 1., -3., 5., 15., 25., 15.]);
+    }
+
+    #[test]
+    fn direct_depthwise_matches_the_gemm() {
+        // (channels, outputs per group, input, kernel, stride, dilation, pads begin+end): 1-D and
+        // 2-D, strided, dilated, padded past the kernel, a lone channel.
+        type Case<'a> = (usize, usize, &'a [usize], &'a [usize], &'a [usize], &'a [usize], &'a [usize]);
+        let cases: &[Case] = &[
+            (3, 1, &[9], &[3], &[1], &[1], &[1, 1]),
+            (4, 2, &[11], &[5], &[2], &[1], &[2, 3]),
+            (2, 1, &[7], &[3], &[3], &[2], &[4, 0]),
+            (1, 1, &[20], &[7], &[1], &[1], &[0, 0]),
+            (5, 1, &[6, 8], &[3, 3], &[1, 1], &[2, 1], &[2, 1, 2, 1]),
+            (3, 3, &[4, 9], &[1, 5], &[1, 2], &[1, 1], &[0, 2, 0, 2]),
+            (2, 4, &[5, 5], &[2, 3], &[2, 1], &[1, 3], &[1, 0, 0, 4]),
+        ];
+        for &(ch, mg, input, kernel, stride, dilation, pads) in cases {
+            let x: Vec<f32> =
+                (0..2 * ch * input.iter().product::<usize>()).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+            let x = Tensor::from_f32([&[2, ch][..], input].concat(), x).unwrap();
+            let taps: usize = kernel.iter().product();
+            let wv: Vec<f32> = (0..ch * mg * taps).map(|i| ((i * 5) % 9) as f32 * 0.25 - 1.0).collect();
+            let b = Tensor::from_f32(vec![ch * mg], (0..ch * mg).map(|i| i as f32 * 0.5).collect()).unwrap();
+            let c = ConvAttrs {
+                group: ch,
+                strides: Some(stride.to_vec()),
+                dilations: Some(dilation.to_vec()),
+                pads: Some(pads.to_vec()),
+                ..attrs()
+            };
+            let w = Tensor::from_f32([&[ch * mg, 1][..], kernel].concat(), wv.clone()).unwrap();
+            let want = conv_with(&c, &x, &w, Some(&b), Isa::Scalar, false).unwrap();
+            let got = conv(&c, &x, &w, Some(&b), Isa::Scalar).unwrap();
+            assert_eq!(got.shape(), want.shape(), "conv {input:?} {kernel:?}");
+            for (g, e) in got.as_f32().unwrap().iter().zip(want.as_f32().unwrap()) {
+                assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()), "conv {input:?} {kernel:?}: {g} vs {e}");
+            }
+            let wt = Tensor::from_f32([&[ch, mg][..], kernel].concat(), wv).unwrap();
+            let want = transpose_with(&c, &x, &wt, Some(&b), Isa::Scalar, false).unwrap();
+            let got = conv_transpose(&c, &x, &wt, Some(&b), Isa::Scalar).unwrap();
+            assert_eq!(got.shape(), want.shape(), "transpose {input:?} {kernel:?}");
+            for (g, e) in got.as_f32().unwrap().iter().zip(want.as_f32().unwrap()) {
+                assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()), "transpose {input:?} {kernel:?}: {g} vs {e}");
+            }
+        }
     }
 
     #[test]
