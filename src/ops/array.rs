@@ -4,6 +4,8 @@
 //! arithmetic in the kernels (ScatterND add/mul) wraps as the narrower types would not; results in
 //! range of the original type are exact.
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::{shape_err, Error, Result};
 use crate::ops::{arg, Attrs};
 use crate::tensor::{norm_axis, numel, Data, Tensor, MAX_ELEMENTS};
@@ -27,6 +29,8 @@ pub enum Array {
     Range,
     ScatterND {
         reduction: Reduction,
+        /// Set when the indices are a constant of the graph.
+        runs: RunCache,
     },
     GatherElements {
         axis: i64,
@@ -49,7 +53,7 @@ impl Array {
     }
 
     /// The operator of this family named `op_type` (Size, Range, ScatterND, GatherElements, Tile), or `None` for any other.
-    pub(crate) fn parse(op_type: &str, a: &Attrs<'_>, opset: i64, _consts: &[Option<&Tensor>]) -> Option<Result<Self>> {
+    pub(crate) fn parse(op_type: &str, a: &Attrs<'_>, opset: i64, consts: &[Option<&Tensor>]) -> Option<Result<Self>> {
         let since = |v: i64| {
             if opset < v {
                 Err(Error::InvalidModel(format!(
@@ -64,7 +68,8 @@ impl Array {
             "Size" => Ok(Array::Size),
             "Range" => since(11).map(|()| Array::Range),
             "ScatterND" => {
-                since(11).and_then(|()| parse_reduction(a, opset)).map(|reduction| Array::ScatterND { reduction })
+                let runs = RunCache(consts.get(1).copied().flatten().map(|_| Arc::default()));
+                since(11).and_then(|()| parse_reduction(a, opset)).map(|reduction| Array::ScatterND { reduction, runs })
             }
             "GatherElements" => since(11).map(|()| Array::GatherElements { axis: a.int("axis", 0) }),
             "Tile" => Ok(Array::Tile { legacy: opset < 6 }),
@@ -77,7 +82,9 @@ impl Array {
         let out = match self {
             Array::Size => Ok(Tensor::scalar_i64(arg(args, 0)?.len() as i64)),
             Array::Range => range(arg(args, 0)?, arg(args, 1)?, arg(args, 2)?),
-            Array::ScatterND { reduction } => scatter_nd(arg(args, 0)?, arg(args, 1)?, arg(args, 2)?, *reduction),
+            Array::ScatterND { reduction, runs } => {
+                scatter_nd_with(arg(args, 0)?, arg(args, 1)?, arg(args, 2)?, *reduction, runs)
+            }
             Array::GatherElements { axis } => gather_elements(arg(args, 0)?, arg(args, 1)?, *axis),
             Array::Tile { legacy: false } => {
                 let x = arg(args, 0)?;
@@ -200,7 +207,76 @@ fn nan_min(a: f32, b: f32) -> f32 {
     }
 }
 
+/// One copy of a ScatterND: `len` elements of the updates from `src` onto the data at `dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    dst: usize,
+    src: usize,
+    len: usize,
+}
+
+/// The runs of a ScatterND whose indices are a graph constant, worked out on the first call and
+/// kept for the data shape (and indices) they were made for: GTCRN's cache updates scatter 16·33·n
+/// single elements per call through constant indices, all in rows of 33.
+#[derive(Clone, Default)]
+pub struct RunCache(Option<Arc<Mutex<Option<RunKey>>>>);
+
+/// Data shape, the indices' address, updates shape; the runs.
+type RunKey = (Vec<usize>, usize, Vec<usize>, Arc<Vec<Run>>);
+
+impl PartialEq for RunCache {
+    /// A cache: never part of what the operator computes.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for RunCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "RunCache(constant indices)" } else { "RunCache(none)" })
+    }
+}
+
+/// [`scatter_nd`], through `cache` when it holds the runs for these operands.
+fn scatter_nd_with(
+    data: &Tensor,
+    indices: &Tensor,
+    updates: &Tensor,
+    reduction: Reduction,
+    cache: &RunCache,
+) -> Result<Tensor> {
+    let Some(cell) = &cache.0 else { return scatter_nd(data, indices, updates, reduction) };
+    // The indices' address tells one constant from another (a graph copied for a specialisation
+    // holds its constants elsewhere, and makes its runs again).
+    let at = match indices.data() {
+        Data::I64(v) => v.as_ptr() as usize,
+        Data::F32(v) => v.as_ptr() as usize,
+    };
+    let hit = cell.lock().ok().and_then(|c| {
+        c.as_ref()
+            .filter(|(shape, ptr, upd, _)| shape == data.shape() && *ptr == at && upd == updates.shape())
+            .map(|(.., r)| r.clone())
+    });
+    let runs = match hit {
+        Some(r) => r,
+        None => {
+            let r = Arc::new(scatter_runs(data, indices, updates)?);
+            if let Ok(mut c) = cell.lock() {
+                *c = Some((data.shape().to_vec(), at, updates.shape().to_vec(), r.clone()));
+            }
+            r
+        }
+    };
+    apply_runs(data, updates, &runs, reduction)
+}
+
 pub fn scatter_nd(data: &Tensor, indices: &Tensor, updates: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    let runs = scatter_runs(data, indices, updates)?;
+    apply_runs(data, updates, &runs, reduction)
+}
+
+/// The checked copies of a ScatterND, consecutive slices that land next to each other merged.
+fn scatter_runs(data: &Tensor, indices: &Tensor, updates: &Tensor) -> Result<Vec<Run>> {
     let (ds, is) = (data.shape(), indices.shape());
     let Some((&k, batch)) = is.split_last() else {
         return shape_err!("ScatterND indices must have rank >= 1, got a scalar");
@@ -220,20 +296,34 @@ pub fn scatter_nd(data: &Tensor, indices: &Tensor, updates: &Tensor, reduction: 
     let slice = numel(&ds[k..])?;
     let n = numel(batch)?;
     // Offsets into `data` of each update slice, all checked before anything is written.
-    let mut offsets = Vec::with_capacity(n);
-    for b in 0..n {
+    let mut runs: Vec<Run> = Vec::new();
+    for (b, at) in idx.chunks_exact(k.max(1)).take(n).enumerate() {
         let mut off = 0usize;
-        for (ax, &i) in idx.iter().skip(b * k).take(k).enumerate() {
+        for (ax, &i) in at.iter().take(k).enumerate() {
             off += resolve(i, ds[ax], "ScatterND")? * strides[ax];
         }
-        offsets.push(off);
+        match runs.last_mut() {
+            Some(r) if r.dst + r.len == off && r.src + r.len == b * slice => r.len += slice,
+            _ => runs.push(Run { dst: off, src: b * slice, len: slice }),
+        }
     }
+    if k == 0 {
+        // Empty index tuples: every update is the whole data.
+        runs = (0..n).map(|b| Run { dst: 0, src: b * slice, len: slice }).collect();
+    }
+    Ok(runs)
+}
+
+fn apply_runs(data: &Tensor, updates: &Tensor, runs: &[Run], reduction: Reduction) -> Result<Tensor> {
+    let ds = data.shape();
     macro_rules! scatter {
         ($out:expr, $upd:expr, $f:expr) => {{
             let (mut out, upd) = ($out, $upd);
             let f = $f;
-            for (b, &off) in offsets.iter().enumerate() {
-                let (dst, src) = (&mut out[off..off + slice], &upd[b * slice..(b + 1) * slice]);
+            for r in runs {
+                let (Some(dst), Some(src)) = (out.get_mut(r.dst..r.dst + r.len), upd.get(r.src..r.src + r.len)) else {
+                    return shape_err!("ScatterND: an update runs outside the data");
+                };
                 for (o, &u) in dst.iter_mut().zip(src) {
                     *o = f(*o, u);
                 }
@@ -367,6 +457,35 @@ mod tests {
         assert!(range(&is(0), &fs(5.0), &is(1)).is_err());
         assert!(range(&i(&[2], &[0, 1]), &is(5), &is(1)).is_err());
         assert!(range(&i(&[0], &[]), &is(5), &is(1)).is_err());
+    }
+
+    #[test]
+    fn scatter_nd_through_the_run_cache_matches_the_direct_kernel() {
+        // Element-wise indices of a [2, 3, 4] data tensor, rows 1..3 of each plane (merged runs),
+        // through the op as the graph calls it: first call, a hit, another data shape, bad updates.
+        let mut at = Vec::new();
+        for a in 0..2 {
+            for b in 1..3 {
+                for c in 0..4 {
+                    at.extend([a, b, c]);
+                }
+            }
+        }
+        let idx = i(&[2, 2, 4, 3], &at);
+        let op = Array::ScatterND { reduction: Reduction::Add, runs: RunCache(Some(Arc::default())) };
+        let upd = f(&[2, 2, 4], &(0..16).map(|v| v as f32).collect::<Vec<_>>());
+        for round in 0..3 {
+            let data = f(&[2, 3, 4], &(0..24).map(|v| (v * round) as f32).collect::<Vec<_>>());
+            let got = op.run(&[Some(&data), Some(&idx), Some(&upd)]).unwrap().remove(0);
+            let want = scatter_nd(&data, &idx, &upd, Reduction::Add).unwrap();
+            assert_eq!(got.as_f32().unwrap(), want.as_f32().unwrap(), "round {round}");
+        }
+        let bigger = f(&[2, 4, 4], &[0.0; 32]);
+        let got = op.run(&[Some(&bigger), Some(&idx), Some(&upd)]).unwrap().remove(0);
+        assert_eq!(got.as_f32().unwrap(), scatter_nd(&bigger, &idx, &upd, Reduction::Add).unwrap().as_f32().unwrap());
+        assert!(op.run(&[Some(&bigger), Some(&idx), Some(&f(&[16], &[0.0; 16]))]).is_err());
+        let small = f(&[2, 2, 4], &[0.0; 16]);
+        assert!(op.run(&[Some(&small), Some(&idx), Some(&upd)]).is_err());
     }
 
     #[test]
