@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         let f32s = model.with_backend(Backend::Cpu)?.run_graph(inputs.clone())?;
         let int8 = model.with_backend(Backend::CpuInt8)?.run_graph(inputs)?;
         let mut kernels = webrnn::cpu::CpuKernels::with_int8(webrnn::cpu::Isa::best());
-        webrnn::backend::RecurrentKernels::prepare(&mut kernels, model.graph())?;
+        webrnn::backend::RecurrentKernels::prepare(&mut kernels, &model.graph().layers())?;
         let loss = max_diff(&int8, &f32s)?;
         worst = worst.max(loss);
         let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

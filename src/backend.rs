@@ -6,7 +6,7 @@
 
 use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::tensor::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -41,16 +41,56 @@ impl Backend {
         }
     }
 
-    /// The kernels of this backend, prepared for `graph`.
-    pub fn kernels(self, graph: &Graph) -> Result<Box<dyn RecurrentKernels>> {
+    /// The kernels of this backend, prepared for a graph's recurrent `layers`.
+    pub fn kernels(self, layers: &[Layer<'_>]) -> Result<Box<dyn RecurrentKernels>> {
         let mut k: Box<dyn RecurrentKernels> = match self {
             Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
             Backend::CpuInt8 => Box::new(crate::cpu::CpuKernels::with_int8(crate::cpu::Isa::best())),
             Backend::CpuScalar => Box::new(ScalarKernels),
             Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
         };
-        k.prepare(graph)?;
+        k.prepare(layers)?;
         Ok(k)
+    }
+}
+
+/// One recurrent node of a graph, as the backends prepare for it ([`RecurrentKernels::prepare`]):
+/// what they need of the graph in their own terms, so that no backend depends on the executor's
+/// graph type (`Graph::layers` makes these).
+#[derive(Debug, Clone)]
+pub struct Layer<'a> {
+    /// The node's index in the graph: the `node` of [`RecurrentKernels::run`].
+    pub node: usize,
+    pub spec: &'a RecurrentSpec,
+    /// Per input slot ([`crate::ops::rec_input`]: X, W, R, B, ...).
+    pub inputs: Vec<LayerInput<'a>>,
+    /// Whether anything reads the node's `Y` (a graph output, another node's input).
+    pub y_used: bool,
+}
+
+/// One input of a [`Layer`].
+#[derive(Debug, Clone, Copy)]
+pub enum LayerInput<'a> {
+    /// Not given (an optional input left out).
+    Absent,
+    /// A constant of the graph, the same tensor on every call.
+    Constant(&'a Tensor),
+    /// Computed or fed at run time.
+    Computed,
+}
+
+impl<'a> Layer<'a> {
+    /// Input `slot`; slots past the node's inputs are absent.
+    pub fn input(&self, slot: usize) -> LayerInput<'a> {
+        self.inputs.get(slot).copied().unwrap_or(LayerInput::Absent)
+    }
+
+    /// Input `slot` when it is a constant.
+    pub fn constant(&self, slot: usize) -> Option<&'a Tensor> {
+        match self.input(slot) {
+            LayerInput::Constant(t) => Some(t),
+            _ => None,
+        }
     }
 }
 
@@ -68,7 +108,7 @@ pub trait RecurrentKernels: Send + Sync {
     }
 
     /// Called once per model before any `run`: pre-pack constant weights, allocate buffers...
-    fn prepare(&mut self, _graph: &Graph) -> Result<()> {
+    fn prepare(&mut self, _layers: &[Layer<'_>]) -> Result<()> {
         Ok(())
     }
 

@@ -68,6 +68,34 @@ impl Graph {
         self.value_names.len()
     }
 
+    /// The recurrent nodes as the backends prepare for them.
+    pub fn layers(&self) -> Vec<crate::backend::Layer<'_>> {
+        use crate::backend::{Layer, LayerInput};
+        let read = |v: Option<ValueId>| {
+            v.is_some_and(|y| {
+                self.outputs.iter().any(|o| o.id == y) || self.nodes.iter().any(|m| m.inputs.contains(&Some(y)))
+            })
+        };
+        self.recurrent_nodes()
+            .map(|(node, n, spec)| Layer {
+                node,
+                spec,
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|v| match v {
+                        None => LayerInput::Absent,
+                        Some(v) => match self.constants.get(*v).and_then(Option::as_ref) {
+                            Some(t) => LayerInput::Constant(t),
+                            None => LayerInput::Computed,
+                        },
+                    })
+                    .collect(),
+                y_used: read(n.outputs.first().copied().flatten()),
+            })
+            .collect()
+    }
+
     pub fn recurrent_nodes(&self) -> impl Iterator<Item = (usize, &Node, &RecurrentSpec)> {
         self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.op {
             Op::Recurrent(s) => Some((i, n, s)),

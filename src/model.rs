@@ -256,13 +256,13 @@ impl Model {
     /// The same model (same fingerprint, so sessions carry over) running its recurrent layers on
     /// `backend`.
     pub fn with_backend(&self, backend: Backend) -> Result<Model> {
-        self.on_kernels(backend.kernels(&self.inner.graph)?)
+        self.on_kernels(backend.kernels(&self.inner.graph.layers())?)
     }
 
     /// The same model running its recurrent layers on `kernels`, prepared here: a GPU device of
     /// the caller's ([`crate::gpu::GpuKernels::with_context`]), another [`crate::gpu::KernelChoice`].
     pub fn with_kernels(&self, mut kernels: Box<dyn RecurrentKernels>) -> Result<Model> {
-        kernels.prepare(&self.inner.graph)?;
+        kernels.prepare(&self.inner.graph.layers())?;
         self.on_kernels(kernels)
     }
 

@@ -28,14 +28,7 @@ fn err(e: Error) -> JsError {
 /// What this wasm build contains: the JS loader picks a backend from it.
 #[wasm_bindgen(js_name = buildInfo)]
 pub fn build_info() -> String {
-    let empty = crate::graph::Graph {
-        value_names: Vec::new(),
-        nodes: Vec::new(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        constants: Vec::new(),
-    };
-    let kernels = |b: Backend| b.kernels(&empty).map(|k| k.backend().name());
+    let kernels = |b: Backend| b.kernels(&[]).map(|k| k.backend().name());
     // "gpu": the build has the WebGPU backend (whether this browser has an adapter is `initGpu`'s
     // answer).
     serde_json::json!({

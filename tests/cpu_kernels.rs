@@ -404,7 +404,7 @@ fn prepared_constant_weights_match_the_reference() {
         let want = graph.run(vec![x.clone()]).unwrap();
         for isa in Isa::available() {
             let mut kernels = CpuKernels::new(isa);
-            kernels.prepare(&graph).unwrap();
+            kernels.prepare(&graph.layers()).unwrap();
             assert_eq!(kernels.prepared_nodes(), 1);
             let got = graph.run_with(vec![x.clone()], &kernels).unwrap();
             assert_eq!(got.len(), want.len());
@@ -413,7 +413,7 @@ fn prepared_constant_weights_match_the_reference() {
             }
             // The same with int8 weights: W, R (and GRU's separate Rh) are packed in int8 once.
             let mut int8 = CpuKernels::with_int8(isa);
-            int8.prepare(&graph).unwrap();
+            int8.prepare(&graph.layers()).unwrap();
             assert_eq!(int8.backend(), webrnn::Backend::CpuInt8);
             let split = matches!(cell, CellKind::Gru { linear_before_reset: false });
             assert_eq!((int8.prepared_nodes(), int8.int8_matrices()), (1, if split { 3 } else { 2 }), "{cell:?}");
@@ -467,7 +467,7 @@ fn alternating_single_steps_change_no_bit() {
                 for int8 in [false, true] {
                     let make = || if int8 { CpuKernels::with_int8(isa) } else { CpuKernels::new(isa) };
                     let mut prepared = make();
-                    prepared.prepare(&graph).unwrap();
+                    prepared.prepare(&graph.layers()).unwrap();
                     let fresh = make();
                     let mut state =
                         vec![Tensor::from_f32(vec![1, 1, h], vec![0.0; h]).unwrap(); if lstm { 2 } else { 1 }];

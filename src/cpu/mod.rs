@@ -25,10 +25,10 @@ mod browser_tests {
 pub mod simd;
 mod weights;
 
-use crate::backend::{Backend, RecurrentKernels};
+use crate::backend::{Backend, Layer, LayerInput, RecurrentKernels};
 use crate::cell::{self, Activation, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::error::Result;
-use crate::graph::{rec_input, Graph, Op};
+use crate::ops::rec_input;
 use crate::tensor::Tensor;
 use weights::NodeWeights;
 
@@ -170,13 +170,13 @@ impl CpuKernels {
 
 /// The constant weights of a recurrent node as a `RecurrentInputs` with a stand-in `X`, or `None`
 /// if any weight is computed at run time.
-fn pack_constants(graph: &Graph, node: usize, spec: &RecurrentSpec, int8: Option<Isa>) -> Option<NodeWeights> {
-    let n = graph.nodes.get(node)?;
-    let slot = |i: usize| n.inputs.get(i).copied().flatten();
+fn pack_constants(layer: &Layer<'_>, int8: Option<Isa>) -> Option<NodeWeights> {
+    let spec = layer.spec;
     // Some(None): input absent; Some(Some(t)): constant; None: computed at run time.
-    let constant = |i: usize| match slot(i) {
-        None => Some(None),
-        Some(v) => graph.constants.get(v).and_then(Option::as_ref).map(Some),
+    let constant = |i: usize| match layer.input(i) {
+        LayerInput::Absent => Some(None),
+        LayerInput::Constant(t) => Some(Some(t)),
+        LayerInput::Computed => None,
     };
     let (w, r) = (constant(rec_input::W)??, constant(rec_input::R)??);
     let (b, p, proj) = (constant(rec_input::B)?, constant(rec_input::P)?, constant(rec_input::PROJ)?);
@@ -199,16 +199,12 @@ impl RecurrentKernels for CpuKernels {
         self.isa
     }
 
-    fn prepare(&mut self, graph: &Graph) -> Result<()> {
-        self.nodes = graph
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| match &n.op {
-                Op::Recurrent(spec) => pack_constants(graph, i, spec, self.int8.then_some(self.isa)),
-                _ => None,
-            })
-            .collect();
+    fn prepare(&mut self, layers: &[Layer<'_>]) -> Result<()> {
+        let count = layers.iter().map(|l| l.node + 1).max().unwrap_or(0);
+        self.nodes = (0..count).map(|_| None).collect();
+        for l in layers {
+            self.nodes[l.node] = pack_constants(l, self.int8.then_some(self.isa));
+        }
         Ok(())
     }
 

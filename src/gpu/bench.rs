@@ -71,7 +71,7 @@ pub fn step_throughput(
     min_time: Duration,
 ) -> Result<BenchRow> {
     let (graph, spec, [x, h0, c0]) = layer(cell, hidden, batch)?;
-    let kernels = backend.kernels(&graph)?;
+    let kernels = backend.kernels(&graph.layers())?;
     let c = |i: usize| graph.constants[i].as_ref();
     let inputs = RecurrentInputs {
         x: &x,

@@ -10,10 +10,11 @@ use super::context::GpuContext;
 use super::pool::{Pools, ResidentRun};
 use super::recurrent::{self, GpuWeights, RunOptions};
 use crate::backend::{Backend, DeviceStates, LocalFuture, RecurrentKernels};
+use crate::backend::{Layer, LayerInput};
 use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::cpu::CpuKernels;
 use crate::error::{Error, Result};
-use crate::graph::{rec_input, Graph};
+use crate::ops::rec_input;
 
 /// Recurrent node runs since start, on the GPU and on the CPU fallback (every `GpuKernels`):
 /// how an app (and the tests) can tell that the GPU really did the work.
@@ -202,24 +203,14 @@ impl RecurrentKernels for GpuKernels {
         }
     }
 
-    fn prepare(&mut self, graph: &Graph) -> Result<()> {
-        self.cpu.prepare(graph)?;
-        let constant = |id: Option<&Option<usize>>| {
-            id.copied().flatten().and_then(|v| graph.constants.get(v)).and_then(|c| address(c.as_ref()))
-        };
-        let read = |v: Option<crate::graph::ValueId>| {
-            v.is_some_and(|y| {
-                graph.outputs.iter().any(|o| o.id == y) || graph.nodes.iter().any(|m| m.inputs.contains(&Some(y)))
-            })
-        };
+    fn prepare(&mut self, layers: &[Layer<'_>]) -> Result<()> {
+        self.cpu.prepare(layers)?;
         let mut resident_ok = true;
-        for (i, node, _) in graph.recurrent_nodes() {
-            let constants =
-                [rec_input::W, rec_input::R, rec_input::B, rec_input::P].map(|s| constant(node.inputs.get(s)));
-            let has_proj = node.inputs.get(rec_input::PROJ).copied().flatten().is_some();
+        for l in layers {
+            let constants = [rec_input::W, rec_input::R, rec_input::B, rec_input::P].map(|s| address(l.constant(s)));
+            let has_proj = !matches!(l.input(rec_input::PROJ), LayerInput::Absent);
             resident_ok &= constants[0].is_some() && constants[1].is_some() && !has_proj;
-            let y = node.outputs.first().copied().flatten();
-            self.nodes.insert(i, NodeInfo { constants, y_used: read(y) });
+            self.nodes.insert(l.node, NodeInfo { constants, y_used: l.y_used });
         }
         self.resident_ok = resident_ok;
         Ok(())

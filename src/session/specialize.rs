@@ -71,7 +71,7 @@ impl Cache {
             Backend::CpuInt8 => Box::new(CpuKernels::with_int8(isa)),
             Backend::Cpu | Backend::Gpu => Box::new(CpuKernels::new(isa)),
         };
-        local.prepare(&g)?;
+        local.prepare(&g.layers())?;
         let wanted: Vec<usize> = g.outputs.iter().map(|o| o.id).collect();
         let schedule = g.schedule(&wanted, false);
         let s = Arc::new(Specialized { key, graph: g, schedule, map, local });
