@@ -40,18 +40,6 @@ impl Backend {
             Backend::Gpu => "gpu",
         }
     }
-
-    /// The kernels of this backend, prepared for a graph's recurrent `layers`.
-    pub fn kernels(self, layers: &[Layer<'_>]) -> Result<Box<dyn RecurrentKernels>> {
-        let mut k: Box<dyn RecurrentKernels> = match self {
-            Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
-            Backend::CpuInt8 => Box::new(crate::cpu::CpuKernels::with_int8(crate::cpu::Isa::best())),
-            Backend::CpuScalar => Box::new(ScalarKernels),
-            Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
-        };
-        k.prepare(layers)?;
-        Ok(k)
-    }
 }
 
 /// One recurrent node of a graph, as the backends prepare for it ([`RecurrentKernels::prepare`]):
@@ -62,7 +50,7 @@ pub struct Layer<'a> {
     /// The node's index in the graph: the `node` of [`RecurrentKernels::run`].
     pub node: usize,
     pub spec: &'a RecurrentSpec,
-    /// Per input slot ([`crate::ops::rec_input`]: X, W, R, B, ...).
+    /// Per input slot ([`crate::cell::rec_input`]: X, W, R, B, ...).
     pub inputs: Vec<LayerInput<'a>>,
     /// Whether anything reads the node's `Y` (a graph output, another node's input).
     pub y_used: bool,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, RecurrentKernels, ScalarKernels};
+use crate::backend::{Backend, Layer, RecurrentKernels, ScalarKernels};
 use crate::cell::{self, CellKind, Direction};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, Schedule, StateHook, ValueId};
@@ -629,4 +629,20 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
         "cannot find the time and batch axes of the model's inputs (sessions need each real input to carry both)"
             .into(),
     ))
+}
+
+/// The constructor of each backend's kernels lives here, above both the kernel trait
+/// (`backend.rs`) and the backends that implement it (`cpu/`, `gpu/`).
+impl Backend {
+    /// The kernels of this backend, prepared for a graph's recurrent `layers`.
+    pub fn kernels(self, layers: &[Layer<'_>]) -> Result<Box<dyn RecurrentKernels>> {
+        let mut k: Box<dyn RecurrentKernels> = match self {
+            Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
+            Backend::CpuInt8 => Box::new(crate::cpu::CpuKernels::with_int8(crate::cpu::Isa::best())),
+            Backend::CpuScalar => Box::new(ScalarKernels),
+            Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
+        };
+        k.prepare(layers)?;
+        Ok(k)
+    }
 }

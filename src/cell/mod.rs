@@ -15,6 +15,20 @@ pub use activation::Activation;
 use crate::error::{shape_err, Error, Result};
 use crate::tensor::Tensor;
 
+/// Recurrent node input slots (ONNX order), plus the projection extension.
+pub mod rec_input {
+    pub const X: usize = 0;
+    pub const W: usize = 1;
+    pub const R: usize = 2;
+    pub const B: usize = 3;
+    pub const SEQUENCE_LENS: usize = 4;
+    pub const INITIAL_H: usize = 5;
+    pub const INITIAL_C: usize = 6;
+    pub const P: usize = 7;
+    /// Not ONNX: LSTM output projection `[dirs, P, H]` (PyTorch `proj_size`).
+    pub const PROJ: usize = 8;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CellKind {
     Rnn,

@@ -11,10 +11,10 @@ use super::pool::{Pools, ResidentRun};
 use super::recurrent::{self, GpuWeights, RunOptions};
 use crate::backend::{Backend, DeviceStates, LocalFuture, RecurrentKernels};
 use crate::backend::{Layer, LayerInput};
+use crate::cell::rec_input;
 use crate::cell::{self, RecurrentInputs, RecurrentOutputs, RecurrentSpec};
 use crate::cpu::CpuKernels;
 use crate::error::{Error, Result};
-use crate::ops::rec_input;
 
 /// Recurrent node runs since start, on the GPU and on the CPU fallback (every `GpuKernels`):
 /// how an app (and the tests) can tell that the GPU really did the work.

@@ -171,19 +171,8 @@ impl Op {
     }
 }
 
-/// Recurrent node input slots (ONNX order), plus the projection extension.
-pub mod rec_input {
-    pub const X: usize = 0;
-    pub const W: usize = 1;
-    pub const R: usize = 2;
-    pub const B: usize = 3;
-    pub const SEQUENCE_LENS: usize = 4;
-    pub const INITIAL_H: usize = 5;
-    pub const INITIAL_C: usize = 6;
-    pub const P: usize = 7;
-    /// Not ONNX: LSTM output projection `[dirs, P, H]` (PyTorch `proj_size`).
-    pub const PROJ: usize = 8;
-}
+/// Recurrent node input slots (defined with the cells, which the kernels share).
+pub use crate::cell::rec_input;
 
 /// Parses an operator of one of the families, or `None` when no family knows `op_type`.
 /// `consts` holds, per node input, its value when it is a constant at load (weights to pack).
