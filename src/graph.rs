@@ -191,11 +191,21 @@ impl Graph {
         }
         for (pos, &ni) in sched.nodes.iter().enumerate() {
             let node = &self.nodes[ni];
+            // An operator that can take over its input's buffer gets it by value where this node
+            // is the input's last reader (and reads it through no other slot): Relu, Sigmoid,
+            // Sqrt... map it in place, the reshapes keep it; no allocation.
+            let first = node.inputs.first().copied().flatten();
+            let reusable = first.filter(|&v| {
+                node.op.reuses_input() && sched.last_use[v] == pos && node.inputs.iter().skip(1).all(|u| *u != Some(v))
+            });
+            let given = reusable.and_then(|v| owned[v].take());
             let args: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
-            let results = run_node(ni, node, &args, &self.constants, hook, kernels)
-                .await
-                .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
+            let results = match given {
+                Some(x) => node.op.run_owned(x, &args, kernels.cpu_isa()),
+                None => run_node(ni, node, &args, &self.constants, hook, kernels).await,
+            }
+            .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
             drop(args);
             for (slot, t) in node.outputs.iter().zip(results) {
                 if let Some(v) = slot {

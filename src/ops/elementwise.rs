@@ -10,7 +10,8 @@ mod math;
 
 pub use math::{Math, Unary as MathUnary};
 
-pub fn unary(op: &Op, x: &Tensor) -> Result<Tensor> {
+/// Relu, Sigmoid, Tanh; a float input's buffer becomes the output's.
+pub fn unary(op: &Op, x: Tensor) -> Result<Tensor> {
     let f: fn(f32) -> f32 = match op {
         Op::Relu => |v| if v.is_nan() { v } else { v.max(0.0) },
         Op::Sigmoid => crate::cell::activation::sigmoid,
@@ -18,7 +19,12 @@ pub fn unary(op: &Op, x: &Tensor) -> Result<Tensor> {
         _ => return Err(Error::InvalidModel(format!("{} is not a unary operator", op.name()))),
     };
     match x.data() {
-        Data::F32(v) => Tensor::from_f32(x.shape().to_vec(), v.iter().map(|&a| f(a)).collect()),
+        Data::F32(_) => {
+            let shape = x.shape().to_vec();
+            let mut v = x.into_f32()?;
+            v.iter_mut().for_each(|a| *a = f(*a));
+            Tensor::from_f32(shape, v)
+        }
         Data::I64(v) if matches!(op, Op::Relu) => {
             Tensor::from_i64(x.shape().to_vec(), v.iter().map(|&a| a.max(0)).collect())
         }

@@ -218,13 +218,73 @@ pub fn recurrent_inputs<'a>(args: &[Option<&'a Tensor>]) -> Result<crate::cell::
 }
 
 impl Op {
+    /// Whether [`Op::run_owned`] hands input 0's buffer on to the output (unary elementwise
+    /// operators, and the reshapes, which change only the shape): the executor then gives it the
+    /// input by value where this node is the input's last use, and the op allocates nothing.
+    pub fn reuses_input(&self) -> bool {
+        matches!(
+            self,
+            Op::Identity
+                | Op::Relu
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Reshape { .. }
+                | Op::Flatten { .. }
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. }
+                | Op::Math(elementwise::Math::Unary(_))
+        )
+    }
+
+    /// [`Op::run`] with input 0 by value (`args[0]` is not read); for the operators of
+    /// [`Op::reuses_input`] the output takes over its buffer, the others run as usual.
+    pub fn run_owned(&self, x: Tensor, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
+        let one = |t: Result<Tensor>| t.map(|t| vec![t]);
+        match self {
+            Op::Identity => Ok(vec![x]),
+            Op::Relu | Op::Sigmoid | Op::Tanh => one(unary(self, x)),
+            Op::Reshape { allow_zero } => one(reshape(x, arg(args, 1)?, *allow_zero)),
+            Op::Flatten { axis } => one(flatten(x, *axis)),
+            Op::Squeeze { axes } => {
+                let axes = match axes {
+                    Some(a) => Some(a.clone()),
+                    None => opt(args, 1).map(|t| t.to_i64_vec()).transpose()?,
+                };
+                one(squeeze(x, axes.as_deref()))
+            }
+            Op::Unsqueeze { axes } => {
+                let axes = match axes {
+                    Some(a) => a.clone(),
+                    None => arg(args, 1)?.to_i64_vec()?,
+                };
+                one(unsqueeze(x, &axes))
+            }
+            Op::Math(o) => o.run_owned(x, args),
+            _ => {
+                let mut all = args.to_vec();
+                match all.first_mut() {
+                    Some(first) => *first = Some(&x),
+                    None => all.push(Some(&x)),
+                }
+                self.run(&all, isa)
+            }
+        }
+    }
+
     /// Runs a non-recurrent operator on its inputs (`None` for omitted optional ones), its matrix
     /// products on `isa`'s kernels. Recurrent nodes and `If` are run by the graph executor.
     pub fn run(&self, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let one = |t: Result<Tensor>| t.map(|t| vec![t]);
         match self {
-            Op::Identity => Ok(vec![arg(args, 0)?.clone()]),
-            Op::Relu | Op::Sigmoid | Op::Tanh => one(unary(self, arg(args, 0)?)),
+            Op::Identity
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Reshape { .. }
+            | Op::Flatten { .. }
+            | Op::Squeeze { .. }
+            // The operators of `reuses_input` but Math's (matched below): run_owned on a copy.
+            | Op::Unsqueeze { .. } => self.run_owned(arg(args, 0)?.clone(), args, isa),
             Op::Add | Op::Sub | Op::Mul | Op::Div => one(binary(self, arg(args, 0)?, arg(args, 1)?)),
             Op::MatMul => one(matmul(arg(args, 0)?, arg(args, 1)?)),
             Op::Gemm { alpha, beta, trans_a, trans_b } => {
@@ -232,22 +292,6 @@ impl Op {
             }
             Op::Gather { axis } => one(gather(arg(args, 0)?, arg(args, 1)?, *axis)),
             Op::Transpose { perm } => one(transpose(arg(args, 0)?, perm.as_deref())),
-            Op::Reshape { allow_zero } => one(reshape(arg(args, 0)?, arg(args, 1)?, *allow_zero)),
-            Op::Flatten { axis } => one(flatten(arg(args, 0)?, *axis)),
-            Op::Squeeze { axes } => {
-                let axes = match axes {
-                    Some(a) => Some(a.clone()),
-                    None => opt(args, 1).map(|t| t.to_i64_vec()).transpose()?,
-                };
-                one(squeeze(arg(args, 0)?, axes.as_deref()))
-            }
-            Op::Unsqueeze { axes } => {
-                let axes = match axes {
-                    Some(a) => a.clone(),
-                    None => arg(args, 1)?.to_i64_vec()?,
-                };
-                one(unsqueeze(arg(args, 0)?, &axes))
-            }
             Op::Slice { attrs } => {
                 let x = arg(args, 0)?;
                 match attrs {

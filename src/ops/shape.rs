@@ -67,7 +67,7 @@ fn permuted(shape: &[usize], perm: &[usize]) -> Result<(Vec<usize>, bool)> {
     Ok((out_shape, keeps_order))
 }
 
-pub fn reshape(x: &Tensor, shape: &Tensor, allow_zero: bool) -> Result<Tensor> {
+pub fn reshape(x: Tensor, shape: &Tensor, allow_zero: bool) -> Result<Tensor> {
     let spec = shape.as_i64()?;
     let mut out = Vec::with_capacity(spec.len());
     let mut infer = None;
@@ -95,10 +95,10 @@ pub fn reshape(x: &Tensor, shape: &Tensor, allow_zero: bool) -> Result<Tensor> {
     if numel(&out)? != x.len() {
         return shape_err!("Reshape: {:?} into {out:?} changes the element count", x.shape());
     }
-    x.clone().reshaped(out)
+    x.reshaped(out)
 }
 
-pub fn flatten(x: &Tensor, axis: i64) -> Result<Tensor> {
+pub fn flatten(x: Tensor, axis: i64) -> Result<Tensor> {
     let r = x.rank() as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a > r {
@@ -107,10 +107,10 @@ pub fn flatten(x: &Tensor, axis: i64) -> Result<Tensor> {
     let a = a as usize;
     let outer = numel(&x.shape()[..a])?;
     let inner = numel(&x.shape()[a..])?;
-    x.clone().reshaped(vec![outer, inner])
+    x.reshaped(vec![outer, inner])
 }
 
-pub fn squeeze(x: &Tensor, axes: Option<&[i64]>) -> Result<Tensor> {
+pub fn squeeze(x: Tensor, axes: Option<&[i64]>) -> Result<Tensor> {
     let shape = x.shape();
     let drop: Vec<usize> = match axes {
         Some(axes) => {
@@ -127,10 +127,10 @@ pub fn squeeze(x: &Tensor, axes: Option<&[i64]>) -> Result<Tensor> {
         None => (0..shape.len()).filter(|&i| shape[i] == 1).collect(),
     };
     let out = (0..shape.len()).filter(|i| !drop.contains(i)).map(|i| shape[i]).collect();
-    x.clone().reshaped(out)
+    x.reshaped(out)
 }
 
-pub fn unsqueeze(x: &Tensor, axes: &[i64]) -> Result<Tensor> {
+pub fn unsqueeze(x: Tensor, axes: &[i64]) -> Result<Tensor> {
     let r = x.rank() + axes.len();
     let mut pos = Vec::with_capacity(axes.len());
     for &a in axes {
@@ -142,7 +142,7 @@ pub fn unsqueeze(x: &Tensor, axes: &[i64]) -> Result<Tensor> {
     }
     let mut src = x.shape().iter();
     let out = (0..r).map(|i| if pos.contains(&i) { 1 } else { src.next().copied().unwrap_or(1) }).collect();
-    x.clone().reshaped(out)
+    x.reshaped(out)
 }
 
 pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<&[i64]>, steps: Option<&[i64]>) -> Result<Tensor> {

@@ -145,6 +145,26 @@ impl Math {
         }
     }
 
+    /// [`Math::run`] with input 0 by value: a float unary operator maps its buffer in place.
+    pub fn run_owned(&self, x: Tensor, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        match (self, x.data()) {
+            (Math::Unary(u), Data::F32(_)) => {
+                let shape = x.shape().to_vec();
+                let mut v = x.into_f32()?;
+                v.iter_mut().for_each(|a| *a = u.f32(*a));
+                Ok(vec![Tensor::from_f32(shape, v)?])
+            }
+            _ => {
+                let mut all = args.to_vec();
+                match all.first_mut() {
+                    Some(first) => *first = Some(&x),
+                    None => all.push(Some(&x)),
+                }
+                self.run(&all)
+            }
+        }
+    }
+
     pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = arg(args, 0)?;
         let out = match self {
