@@ -149,7 +149,15 @@ impl Conv {
             Conv::Conv(c) => (c, false),
             Conv::Transpose(c) => (c, true),
         };
-        if let Some(w) = w.filter(|w| w.rank() >= 3) {
+        // Channels and outputs as W gives them (`[M, C/g, K…]`, the transpose's `[C, M/g, K…]`);
+        // weights that run direct ([`is_depthwise`]) are not packed.
+        let runs_direct = |w: &Tensor| {
+            let (lead, per_group) = (w.shape()[0], w.shape()[1].saturating_mul(c.group));
+            let (ch, m) = if transpose { (lead, per_group) } else { (per_group, lead) };
+            is_depthwise(ch, m, c.group)
+        };
+        let w = w.filter(|w| w.rank() >= 3 && !runs_direct(w));
+        if let Some(w) = w {
             if let Ok(groups) = pack_groups(w, c.group, transpose) {
                 c.packed = Some(PackedWeights { shape: w.shape().to_vec(), groups: Arc::new(groups) });
             }
@@ -278,7 +286,7 @@ fn conv_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa
         rank,
     };
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
-    if direct && is_depthwise(&geo) {
+    if direct && is_depthwise(geo.c, geo.m, geo.group) {
         let out = depthwise_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?, false)?;
         return Tensor::from_f32(shape, out);
     }
@@ -329,8 +337,8 @@ fn pack_groups(w: &Tensor, g: usize, transpose: bool) -> Result<Vec<Packed>> {
 /// One input channel per group and at most [`DEPTHWISE_MAX_OUT`] outputs each (depthwise, or a
 /// single-channel filter): the GEMM would pad each group's few columns to a whole panel and run
 /// once per group, so these go through [`depthwise_run`] instead.
-fn is_depthwise(geo: &Geometry) -> bool {
-    geo.group > 0 && geo.c == geo.group && geo.m / geo.group <= DEPTHWISE_MAX_OUT
+fn is_depthwise(channels: usize, outputs: usize, group: usize) -> bool {
+    group > 0 && channels == group && outputs / group <= DEPTHWISE_MAX_OUT
 }
 
 const DEPTHWISE_MAX_OUT: usize = 4;
@@ -598,7 +606,7 @@ fn transpose_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa
         rank,
     };
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
-    if direct && is_depthwise(&geo) {
+    if direct && is_depthwise(geo.c, geo.m, geo.group) {
         let out = depthwise_run(&geo, x.as_f32()?, w.as_f32()?, bias, numel(&shape)?, true)?;
         return Tensor::from_f32(shape, out);
     }

@@ -217,23 +217,37 @@ pub fn recurrent_inputs<'a>(args: &[Option<&'a Tensor>]) -> Result<crate::cell::
     })
 }
 
+/// The operators whose output takes over input 0's buffer in [`Op::run_owned`] (besides the
+/// unary `Math` ones), as one pattern for [`Op::reuses_input`] and [`Op::run`].
+macro_rules! owned_ops {
+    () => {
+        Op::Identity
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Reshape { .. }
+            | Op::Flatten { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+    };
+}
+
+/// `args` with `x` as input 0 (for an operator given its input by value that runs as usual).
+pub(crate) fn with_first<'a>(x: &'a Tensor, args: &[Option<&'a Tensor>]) -> Vec<Option<&'a Tensor>> {
+    let mut all = args.to_vec();
+    match all.first_mut() {
+        Some(first) => *first = Some(x),
+        None => all.push(Some(x)),
+    }
+    all
+}
+
 impl Op {
     /// Whether [`Op::run_owned`] hands input 0's buffer on to the output (unary elementwise
     /// operators, and the reshapes, which change only the shape): the executor then gives it the
     /// input by value where this node is the input's last use, and the op allocates nothing.
     pub fn reuses_input(&self) -> bool {
-        matches!(
-            self,
-            Op::Identity
-                | Op::Relu
-                | Op::Sigmoid
-                | Op::Tanh
-                | Op::Reshape { .. }
-                | Op::Flatten { .. }
-                | Op::Squeeze { .. }
-                | Op::Unsqueeze { .. }
-                | Op::Math(elementwise::Math::Unary(_))
-        )
+        matches!(self, owned_ops!() | Op::Math(elementwise::Math::Unary(_)))
     }
 
     /// [`Op::run`] with input 0 by value (`args[0]` is not read); for the operators of
@@ -260,14 +274,7 @@ impl Op {
                 one(unsqueeze(x, &axes))
             }
             Op::Math(o) => o.run_owned(x, args),
-            _ => {
-                let mut all = args.to_vec();
-                match all.first_mut() {
-                    Some(first) => *first = Some(&x),
-                    None => all.push(Some(&x)),
-                }
-                self.run(&all, isa)
-            }
+            _ => self.run(&with_first(&x, args), isa),
         }
     }
 
@@ -276,15 +283,8 @@ impl Op {
     pub fn run(&self, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let one = |t: Result<Tensor>| t.map(|t| vec![t]);
         match self {
-            Op::Identity
-            | Op::Relu
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Reshape { .. }
-            | Op::Flatten { .. }
-            | Op::Squeeze { .. }
-            // The operators of `reuses_input` but Math's (matched below): run_owned on a copy.
-            | Op::Unsqueeze { .. } => self.run_owned(arg(args, 0)?.clone(), args, isa),
+            // Run on a copy of input 0 (the unary `Math` operators are matched below).
+            owned_ops!() => self.run_owned(arg(args, 0)?.clone(), args, isa),
             Op::Add | Op::Sub | Op::Mul | Op::Div => one(binary(self, arg(args, 0)?, arg(args, 1)?)),
             Op::MatMul => one(matmul(arg(args, 0)?, arg(args, 1)?)),
             Op::Gemm { alpha, beta, trans_a, trans_b } => {

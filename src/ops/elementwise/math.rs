@@ -154,14 +154,7 @@ impl Math {
                 v.iter_mut().for_each(|a| *a = u.f32(*a));
                 Ok(vec![Tensor::from_f32(shape, v)?])
             }
-            _ => {
-                let mut all = args.to_vec();
-                match all.first_mut() {
-                    Some(first) => *first = Some(&x),
-                    None => all.push(Some(&x)),
-                }
-                self.run(&all)
-            }
+            _ => self.run(&crate::ops::with_first(&x, args)),
         }
     }
 
