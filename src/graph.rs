@@ -193,14 +193,22 @@ impl Graph {
             let node = &self.nodes[ni];
             // An operator that can take over its input's buffer gets it by value where this node
             // is the input's last reader (and reads it through no other slot): Relu, Sigmoid,
-            // Sqrt... map it in place, the reshapes keep it; no allocation.
-            let first = node.inputs.first().copied().flatten();
-            let reusable = first.filter(|&v| {
-                node.op.reuses_input() && sched.last_use[v] == pos && node.inputs.iter().skip(1).all(|u| *u != Some(v))
-            });
-            let given = reusable.and_then(|v| owned[v].take());
-            let args: Vec<Option<&Tensor>> =
+            // Add... compute in place, the reshapes keep it; no allocation. Add and Mul take
+            // input 1's buffer instead where input 0's cannot be had or is the smaller one.
+            let last_read = |slot: usize| {
+                let v = node.inputs.get(slot).copied().flatten()?;
+                let only = node.inputs.iter().enumerate().all(|(i, u)| i == slot || *u != Some(v));
+                (node.op.reuses_input() && sched.last_use[v] == pos && only && owned[v].is_some()).then_some(v)
+            };
+            let len = |v: Option<usize>| v.and_then(|v| owned[v].as_ref()).map_or(0, Tensor::len);
+            let (first, second) = (last_read(0), if node.op.commutes() { last_read(1) } else { None });
+            let swap = second.is_some() && (first.is_none() || len(second) > len(first));
+            let given = if swap { second } else { first }.and_then(|v| owned[v].take());
+            let mut args: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
+            if swap {
+                args.swap(0, 1);
+            }
             let results = match given {
                 Some(x) => node.op.run_owned(x, &args, kernels.cpu_isa()),
                 None => run_node(ni, node, &args, &self.constants, hook, kernels).await,

@@ -78,13 +78,21 @@ impl Array {
         Some(op)
     }
 
+    /// [`Array::run`] with input 0 by value: ScatterND writes its updates into the data's buffer.
+    pub fn run_owned(&self, x: Tensor, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        match self {
+            Array::ScatterND { reduction, runs } => {
+                Ok(vec![scatter_nd_with(x, arg(args, 1)?, arg(args, 2)?, *reduction, runs)?])
+            }
+            _ => self.run(&crate::ops::with_first(&x, args)),
+        }
+    }
+
     pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let out = match self {
             Array::Size => Ok(Tensor::scalar_i64(arg(args, 0)?.len() as i64)),
             Array::Range => range(arg(args, 0)?, arg(args, 1)?, arg(args, 2)?),
-            Array::ScatterND { reduction, runs } => {
-                scatter_nd_with(arg(args, 0)?, arg(args, 1)?, arg(args, 2)?, *reduction, runs)
-            }
+            Array::ScatterND { .. } => return self.run_owned(arg(args, 0)?.clone(), args),
             Array::GatherElements { axis } => gather_elements(arg(args, 0)?, arg(args, 1)?, *axis),
             Array::Tile { legacy: false } => {
                 let x = arg(args, 0)?;
@@ -239,7 +247,7 @@ impl std::fmt::Debug for RunCache {
 
 /// [`scatter_nd`], through `cache` when it holds the runs for these operands.
 fn scatter_nd_with(
-    data: &Tensor,
+    data: Tensor,
     indices: &Tensor,
     updates: &Tensor,
     reduction: Reduction,
@@ -260,7 +268,7 @@ fn scatter_nd_with(
     let runs = match hit {
         Some(r) => r,
         None => {
-            let r = Arc::new(scatter_runs(data, indices, updates)?);
+            let r = Arc::new(scatter_runs(&data, indices, updates)?);
             if let Ok(mut c) = cell.lock() {
                 *c = Some((data.shape().to_vec(), at, updates.shape().to_vec(), r.clone()));
             }
@@ -270,8 +278,8 @@ fn scatter_nd_with(
     apply_runs(data, updates, &runs, reduction)
 }
 
-pub fn scatter_nd(data: &Tensor, indices: &Tensor, updates: &Tensor, reduction: Reduction) -> Result<Tensor> {
-    let runs = scatter_runs(data, indices, updates)?;
+pub fn scatter_nd(data: Tensor, indices: &Tensor, updates: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    let runs = scatter_runs(&data, indices, updates)?;
     apply_runs(data, updates, &runs, reduction)
 }
 
@@ -314,8 +322,10 @@ fn scatter_runs(data: &Tensor, indices: &Tensor, updates: &Tensor) -> Result<Vec
     Ok(runs)
 }
 
-fn apply_runs(data: &Tensor, updates: &Tensor, runs: &[Run], reduction: Reduction) -> Result<Tensor> {
-    let ds = data.shape();
+/// Applies `runs` in `data`'s buffer, which becomes the output's.
+fn apply_runs(data: Tensor, updates: &Tensor, runs: &[Run], reduction: Reduction) -> Result<Tensor> {
+    let dtype = data.dtype();
+    let (ds, data) = data.into_parts();
     macro_rules! scatter {
         ($out:expr, $upd:expr, $f:expr) => {{
             let (mut out, upd) = ($out, $upd);
@@ -331,30 +341,30 @@ fn apply_runs(data: &Tensor, updates: &Tensor, runs: &[Run], reduction: Reductio
             out
         }};
     }
-    let out = match (data.data(), updates.data()) {
+    let out = match (data, updates.data()) {
         (Data::F32(v), Data::F32(u)) => Data::F32(match reduction {
-            Reduction::None => scatter!(v.clone(), u, |_: f32, u: f32| u),
-            Reduction::Add => scatter!(v.clone(), u, |o: f32, u: f32| o + u),
-            Reduction::Mul => scatter!(v.clone(), u, |o: f32, u: f32| o * u),
-            Reduction::Max => scatter!(v.clone(), u, nan_max),
-            Reduction::Min => scatter!(v.clone(), u, nan_min),
+            Reduction::None => scatter!(v, u, |_: f32, u: f32| u),
+            Reduction::Add => scatter!(v, u, |o: f32, u: f32| o + u),
+            Reduction::Mul => scatter!(v, u, |o: f32, u: f32| o * u),
+            Reduction::Max => scatter!(v, u, nan_max),
+            Reduction::Min => scatter!(v, u, nan_min),
         }),
         (Data::I64(v), Data::I64(u)) => Data::I64(match reduction {
-            Reduction::None => scatter!(v.clone(), u, |_: i64, u: i64| u),
-            Reduction::Add => scatter!(v.clone(), u, i64::wrapping_add),
-            Reduction::Mul => scatter!(v.clone(), u, i64::wrapping_mul),
-            Reduction::Max => scatter!(v.clone(), u, i64::max),
-            Reduction::Min => scatter!(v.clone(), u, i64::min),
+            Reduction::None => scatter!(v, u, |_: i64, u: i64| u),
+            Reduction::Add => scatter!(v, u, i64::wrapping_add),
+            Reduction::Mul => scatter!(v, u, i64::wrapping_mul),
+            Reduction::Max => scatter!(v, u, i64::max),
+            Reduction::Min => scatter!(v, u, i64::min),
         }),
         _ => {
             return shape_err!(
                 "ScatterND data and updates must share one type, got {} and {}",
-                data.dtype().name(),
+                dtype.name(),
                 updates.dtype().name()
             )
         }
     };
-    Tensor::new(ds.to_vec(), out)
+    Tensor::new(ds, out)
 }
 
 pub fn gather_elements(data: &Tensor, indices: &Tensor, axis: i64) -> Result<Tensor> {
@@ -477,12 +487,15 @@ mod tests {
         for round in 0..3 {
             let data = f(&[2, 3, 4], &(0..24).map(|v| (v * round) as f32).collect::<Vec<_>>());
             let got = op.run(&[Some(&data), Some(&idx), Some(&upd)]).unwrap().remove(0);
-            let want = scatter_nd(&data, &idx, &upd, Reduction::Add).unwrap();
+            let want = scatter_nd(data.clone(), &idx, &upd, Reduction::Add).unwrap();
             assert_eq!(got.as_f32().unwrap(), want.as_f32().unwrap(), "round {round}");
         }
         let bigger = f(&[2, 4, 4], &[0.0; 32]);
         let got = op.run(&[Some(&bigger), Some(&idx), Some(&upd)]).unwrap().remove(0);
-        assert_eq!(got.as_f32().unwrap(), scatter_nd(&bigger, &idx, &upd, Reduction::Add).unwrap().as_f32().unwrap());
+        assert_eq!(
+            got.as_f32().unwrap(),
+            scatter_nd(bigger.clone(), &idx, &upd, Reduction::Add).unwrap().as_f32().unwrap()
+        );
         assert!(op.run(&[Some(&bigger), Some(&idx), Some(&f(&[16], &[0.0; 16]))]).is_err());
         let small = f(&[2, 2, 4], &[0.0; 16]);
         assert!(op.run(&[Some(&small), Some(&idx), Some(&upd)]).is_err());
@@ -493,17 +506,17 @@ mod tests {
         let data = f(&[4], &[1., 2., 3., 4.]);
         let idx = i(&[3, 1], &[0, -1, 0]);
         let upd = f(&[3], &[10., 20., 30.]);
-        let run = |r| scatter_nd(&data, &idx, &upd, r).unwrap().into_f32().unwrap();
+        let run = |r| scatter_nd(data.clone(), &idx, &upd, r).unwrap().into_f32().unwrap();
         assert_eq!(run(Reduction::None), &[30., 2., 3., 20.]);
         assert_eq!(run(Reduction::Add), &[41., 2., 3., 24.]);
         assert_eq!(run(Reduction::Mul), &[300., 2., 3., 80.]);
         assert_eq!(run(Reduction::Max), &[30., 2., 3., 20.]);
         assert_eq!(run(Reduction::Min), &[1., 2., 3., 4.]);
-        let nan = scatter_nd(&data, &i(&[1, 1], &[2]), &f(&[1], &[f32::NAN]), Reduction::Max).unwrap();
+        let nan = scatter_nd(data.clone(), &i(&[1, 1], &[2]), &f(&[1], &[f32::NAN]), Reduction::Max).unwrap();
         assert!(nan.as_f32().unwrap()[2].is_nan());
         // Whole-row updates (k < rank) on a 2-D tensor.
         let m = i(&[2, 2], &[1, 2, 3, 4]);
-        let y = scatter_nd(&m, &i(&[1, 1], &[1]), &i(&[1, 2], &[7, 8]), Reduction::None).unwrap();
+        let y = scatter_nd(m.clone(), &i(&[1, 1], &[1]), &i(&[1, 2], &[7, 8]), Reduction::None).unwrap();
         assert_eq!(y.as_i64().unwrap(), &[1, 2, 7, 8]);
     }
 
@@ -511,15 +524,15 @@ mod tests {
     fn scatter_nd_refuses_bad_indices_and_shapes() {
         let data = f(&[4], &[1., 2., 3., 4.]);
         let upd = f(&[1], &[0.]);
-        assert!(scatter_nd(&data, &i(&[1, 1], &[4]), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&data, &i(&[1, 1], &[-5]), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&data, &i(&[1, 1], &[i64::MIN]), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&data, &i(&[1, 2], &[0, 0]), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&data, &i(&[1, 1], &[0]), &f(&[2], &[0., 0.]), Reduction::None).is_err());
-        assert!(scatter_nd(&data, &is(0), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&fs(1.0), &i(&[1, 0], &[]), &upd, Reduction::None).is_err());
-        assert!(scatter_nd(&data, &i(&[1, 1], &[0]), &i(&[1], &[0]), Reduction::None).is_err());
-        assert!(scatter_nd(&data, &f(&[1, 1], &[0.]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 1], &[4]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 1], &[-5]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 1], &[i64::MIN]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 2], &[0, 0]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 1], &[0]), &f(&[2], &[0., 0.]), Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &is(0), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(fs(1.0), &i(&[1, 0], &[]), &upd, Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &i(&[1, 1], &[0]), &i(&[1], &[0]), Reduction::None).is_err());
+        assert!(scatter_nd(data.clone(), &f(&[1, 1], &[0.]), &upd, Reduction::None).is_err());
     }
 
     #[test]

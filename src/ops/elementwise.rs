@@ -57,6 +57,67 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { own[i - off] }).collect()
 }
 
+/// A broadcast walked in runs: the output's size-1 axes dropped and neighbouring axes merged where
+/// both operands lie flat across them, so the innermost stretch (`len` elements, each operand's
+/// step 0 or 1) is as long as the shapes allow and the odometer moves once per stretch, not per
+/// element.
+struct Runs {
+    out: Vec<usize>,
+    /// The outer (merged) axes: extent, stride in a, stride in b.
+    outer: Vec<(usize, usize, usize)>,
+    len: usize,
+    da: usize,
+    db: usize,
+}
+
+impl Runs {
+    fn new(a_shape: &[usize], b_shape: &[usize]) -> Result<Self> {
+        let out = broadcast_shape(a_shape, b_shape)?;
+        let (sa, sb) = (broadcast_strides(a_shape, &out), broadcast_strides(b_shape, &out));
+        let mut axes: Vec<(usize, usize, usize)> = Vec::with_capacity(out.len());
+        for (i, &n) in out.iter().enumerate() {
+            if n == 1 {
+                continue;
+            }
+            match axes.last_mut() {
+                Some(last) if last.1 == sa[i] * n && last.2 == sb[i] * n => *last = (last.0 * n, sa[i], sb[i]),
+                _ => axes.push((n, sa[i], sb[i])),
+            }
+        }
+        let (len, da, db) = axes.pop().unwrap_or((1, 0, 0));
+        Ok(Runs { out, outer: axes, len, da, db })
+    }
+
+    /// Calls `run(ia, ib)` with each stretch's first offset in a and in b.
+    fn walk(&self, mut run: impl FnMut(usize, usize)) {
+        if self.len == 0 || self.outer.iter().any(|d| d.0 == 0) {
+            return;
+        }
+        let mut idx = vec![0usize; self.outer.len()];
+        let (mut ia, mut ib) = (0usize, 0usize);
+        loop {
+            run(ia, ib);
+            let mut ax = self.outer.len();
+            loop {
+                if ax == 0 {
+                    return;
+                }
+                ax -= 1;
+                let (n, sa, sb) = self.outer[ax];
+                idx[ax] += 1;
+                ia += sa;
+                ib += sb;
+                if idx[ax] < n {
+                    break;
+                }
+                ia -= sa * n;
+                ib -= sb * n;
+                idx[ax] = 0;
+            }
+        }
+    }
+}
+
 pub(crate) fn broadcast_map<T: Copy, U>(
     a_shape: &[usize],
     a: &[T],
@@ -64,60 +125,94 @@ pub(crate) fn broadcast_map<T: Copy, U>(
     b: &[T],
     f: impl Fn(T, T) -> U,
 ) -> Result<(Vec<usize>, Vec<U>)> {
-    let out = broadcast_shape(a_shape, b_shape)?;
-    let n = numel(&out)?;
-    if a_shape == b_shape {
-        return Ok((out, a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()));
-    }
-    if b.len() == 1 && a.len() == n {
-        return Ok((out, a.iter().map(|&x| f(x, b[0])).collect()));
-    }
-    let sa = broadcast_strides(a_shape, &out);
-    let sb = broadcast_strides(b_shape, &out);
-    let mut idx = vec![0usize; out.len()];
-    let (mut ia, mut ib) = (0usize, 0usize);
-    let mut res = Vec::with_capacity(n);
-    for _ in 0..n {
-        res.push(f(a[ia], b[ib]));
-        // Odometer increment over `out`, keeping both flat offsets in step.
-        for ax in (0..out.len()).rev() {
-            idx[ax] += 1;
-            ia += sa[ax];
-            ib += sb[ax];
-            if idx[ax] < out[ax] {
-                break;
-            }
-            ia -= sa[ax] * out[ax];
-            ib -= sb[ax] * out[ax];
-            idx[ax] = 0;
-        }
-    }
-    Ok((out, res))
+    let r = Runs::new(a_shape, b_shape)?;
+    let mut res = Vec::with_capacity(numel(&r.out)?);
+    let len = r.len;
+    r.walk(|ia, ib| match (r.da, r.db) {
+        (1, 1) => res.extend(a[ia..ia + len].iter().zip(&b[ib..ib + len]).map(|(&x, &y)| f(x, y))),
+        (1, _) => res.extend(a[ia..ia + len].iter().map(|&x| f(x, b[ib]))),
+        (_, 1) => res.extend(b[ib..ib + len].iter().map(|&y| f(a[ia], y))),
+        _ => res.extend((0..len).map(|_| f(a[ia], b[ib]))),
+    });
+    Ok((r.out, res))
 }
 
-pub fn binary(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    match (a.data(), b.data()) {
+/// [`broadcast_map`] with `a` by value: where the result has `a`'s shape it is computed in `a`'s
+/// buffer, which becomes the output's (no allocation); otherwise into a new one.
+pub(crate) fn broadcast_owned<T: Copy>(
+    a_shape: Vec<usize>,
+    mut a: Vec<T>,
+    b_shape: &[usize],
+    b: &[T],
+    f: impl Fn(T, T) -> T,
+) -> Result<(Vec<usize>, Vec<T>)> {
+    let r = Runs::new(&a_shape, b_shape)?;
+    if r.out != a_shape {
+        return broadcast_map(&a_shape, &a, b_shape, b, f);
+    }
+    // `a` spans the whole output: its stretches are contiguous.
+    let len = r.len;
+    r.walk(|ia, ib| {
+        let run = &mut a[ia..ia + len];
+        if r.db == 1 {
+            run.iter_mut().zip(&b[ib..ib + len]).for_each(|(x, &y)| *x = f(*x, y));
+        } else {
+            let y = b[ib];
+            run.iter_mut().for_each(|x| *x = f(*x, y));
+        }
+    });
+    Ok((a_shape, a))
+}
+
+/// Add, Sub, Mul, Div with `a` by value ([`broadcast_owned`]).
+pub fn binary_owned(op: &Op, a: Tensor, b: &Tensor) -> Result<Tensor> {
+    let dtype = a.dtype();
+    let (shape, data) = a.into_parts();
+    match (data, b.data()) {
         (Data::F32(x), Data::F32(y)) => {
-            let f: fn(f32, f32) -> f32 = match op {
-                Op::Add => |p, q| p + q,
-                Op::Sub => |p, q| p - q,
-                Op::Mul => |p, q| p * q,
-                _ => |p, q| p / q,
-            };
-            let (shape, v) = broadcast_map(a.shape(), x, b.shape(), y, f)?;
+            let (shape, v) = broadcast_owned(shape, x, b.shape(), y, f32_op(op))?;
             Tensor::from_f32(shape, v)
         }
         (Data::I64(x), Data::I64(y)) => {
             if matches!(op, Op::Div) && y.contains(&0) {
                 return shape_err!("integer division by zero");
             }
-            let f: fn(i64, i64) -> i64 = match op {
-                Op::Add => i64::wrapping_add,
-                Op::Sub => i64::wrapping_sub,
-                Op::Mul => i64::wrapping_mul,
-                _ => |p, q| p.checked_div(q).unwrap_or(0),
-            };
-            let (shape, v) = broadcast_map(a.shape(), x, b.shape(), y, f)?;
+            let (shape, v) = broadcast_owned(shape, x, b.shape(), y, i64_op(op))?;
+            Tensor::from_i64(shape, v)
+        }
+        _ => shape_err!("{} needs operands of one type, got {} and {}", op.name(), dtype.name(), b.dtype().name()),
+    }
+}
+
+fn f32_op(op: &Op) -> fn(f32, f32) -> f32 {
+    match op {
+        Op::Add => |p, q| p + q,
+        Op::Sub => |p, q| p - q,
+        Op::Mul => |p, q| p * q,
+        _ => |p, q| p / q,
+    }
+}
+
+fn i64_op(op: &Op) -> fn(i64, i64) -> i64 {
+    match op {
+        Op::Add => i64::wrapping_add,
+        Op::Sub => i64::wrapping_sub,
+        Op::Mul => i64::wrapping_mul,
+        _ => |p, q| p.checked_div(q).unwrap_or(0),
+    }
+}
+
+pub fn binary(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    match (a.data(), b.data()) {
+        (Data::F32(x), Data::F32(y)) => {
+            let (shape, v) = broadcast_map(a.shape(), x, b.shape(), y, f32_op(op))?;
+            Tensor::from_f32(shape, v)
+        }
+        (Data::I64(x), Data::I64(y)) => {
+            if matches!(op, Op::Div) && y.contains(&0) {
+                return shape_err!("integer division by zero");
+            }
+            let (shape, v) = broadcast_map(a.shape(), x, b.shape(), y, i64_op(op))?;
             Tensor::from_i64(shape, v)
         }
         _ => shape_err!("{} needs operands of one type, got {} and {}", op.name(), a.dtype().name(), b.dtype().name()),

@@ -24,7 +24,7 @@ pub mod reduce;
 pub mod shape;
 
 pub use attrs::Attrs;
-pub use elementwise::{binary, broadcast_shape, unary};
+pub use elementwise::{binary, binary_owned, broadcast_shape, unary};
 pub use matmul::{gemm, matmul};
 pub use normalize::softmax;
 pub use shape::*;
@@ -247,7 +247,23 @@ impl Op {
     /// operators, and the reshapes, which change only the shape): the executor then gives it the
     /// input by value where this node is the input's last use, and the op allocates nothing.
     pub fn reuses_input(&self) -> bool {
-        matches!(self, owned_ops!() | Op::Math(elementwise::Math::Unary(_)))
+        matches!(
+            self,
+            owned_ops!()
+                | Op::Add
+                | Op::Sub
+                | Op::Mul
+                | Op::Div
+                | Op::Cast { .. }
+                | Op::Math(_)
+                | Op::Array(array::Array::ScatterND { .. })
+        )
+    }
+
+    /// Whether inputs 0 and 1 may trade places (Add, Mul: IEEE 754 addition and multiplication
+    /// commute exactly), so the executor can hand over input 1's buffer instead.
+    pub fn commutes(&self) -> bool {
+        matches!(self, Op::Add | Op::Mul)
     }
 
     /// [`Op::run`] with input 0 by value (`args[0]` is not read); for the operators of
@@ -273,7 +289,10 @@ impl Op {
                 };
                 one(unsqueeze(x, &axes))
             }
+            Op::Add | Op::Sub | Op::Mul | Op::Div => one(binary_owned(self, x, arg(args, 1)?)),
+            Op::Cast { to } if x.dtype() == *to => Ok(vec![x]),
             Op::Math(o) => o.run_owned(x, args),
+            Op::Array(o) => o.run_owned(x, args),
             _ => self.run(&with_first(&x, args), isa),
         }
     }

@@ -1,7 +1,7 @@
 //! Elementwise math beyond the basic four operators: unary functions with their attributes, `Pow`,
 //! `PRelu`, `Clip`, and the variadic `Min` / `Max` (numpy broadcasting, NaN propagating).
 
-use super::{broadcast_map, broadcast_shape};
+use super::{broadcast_map, broadcast_owned, broadcast_shape};
 use crate::error::{shape_err, Result};
 use crate::ops::{arg, opt, Attrs};
 use crate::tensor::{Data, Tensor};
@@ -145,60 +145,70 @@ impl Math {
         }
     }
 
-    /// [`Math::run`] with input 0 by value: a float unary operator maps its buffer in place.
+    /// [`Math::run`] with input 0 by value: its buffer becomes the output's wherever the output has
+    /// its shape and type (a float unary operator, Clip, PRelu, and Pow or Min/Max onto it).
     pub fn run_owned(&self, x: Tensor, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        match (self, x.data()) {
-            (Math::Unary(u), Data::F32(_)) => {
-                let shape = x.shape().to_vec();
-                let mut v = x.into_f32()?;
-                v.iter_mut().for_each(|a| *a = u.f32(*a));
-                Ok(vec![Tensor::from_f32(shape, v)?])
-            }
-            _ => self.run(&crate::ops::with_first(&x, args)),
-        }
-    }
-
-    pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        let x = arg(args, 0)?;
         let out = match self {
             Math::Unary(u) => match x.data() {
-                Data::F32(v) => Tensor::from_f32(x.shape().to_vec(), v.iter().map(|&a| u.f32(a)).collect()),
-                Data::I64(v) => match v.iter().map(|&a| u.i64(a)).collect::<Option<Vec<i64>>>() {
-                    Some(r) => Tensor::from_i64(x.shape().to_vec(), r),
-                    None => shape_err!("{} needs a float tensor", u.name()),
-                },
+                Data::F32(_) => {
+                    let shape = x.shape().to_vec();
+                    let mut v = x.into_f32()?;
+                    v.iter_mut().for_each(|a| *a = u.f32(*a));
+                    Tensor::from_f32(shape, v)
+                }
+                Data::I64(_) => unary_i64(*u, &x),
             },
             Math::Pow => pow(x, arg(args, 1)?),
             Math::PRelu => prelu(x, arg(args, 1)?),
             Math::Clip { attrs } => clip(x, *attrs, opt(args, 1), opt(args, 2)),
             Math::Min | Math::Max => {
-                let parts: Vec<&Tensor> = args.iter().flatten().copied().collect();
-                min_max(&parts, matches!(self, Math::Max))
+                let rest: Vec<&Tensor> = args.iter().skip(1).flatten().copied().collect();
+                min_max(x, &rest, matches!(self, Math::Max))
             }
         }?;
         Ok(vec![out])
     }
+
+    pub fn run(&self, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let x = arg(args, 0)?;
+        match (self, x.data()) {
+            (Math::Unary(u), Data::F32(v)) => {
+                Ok(vec![Tensor::from_f32(x.shape().to_vec(), v.iter().map(|&a| u.f32(a)).collect())?])
+            }
+            (Math::Unary(u), Data::I64(_)) => Ok(vec![unary_i64(*u, x)?]),
+            // The others start from a copy of input 0 (the output, unless it broadcasts wider).
+            _ => self.run_owned(x.clone(), args),
+        }
+    }
 }
 
-fn pow(x: &Tensor, y: &Tensor) -> Result<Tensor> {
-    match (x.data(), y.data()) {
+fn unary_i64(u: Unary, x: &Tensor) -> Result<Tensor> {
+    match x.as_i64()?.iter().map(|&a| u.i64(a)).collect::<Option<Vec<i64>>>() {
+        Some(r) => Tensor::from_i64(x.shape().to_vec(), r),
+        None => shape_err!("{} needs a float tensor", u.name()),
+    }
+}
+
+fn pow(x: Tensor, y: &Tensor) -> Result<Tensor> {
+    let (shape, data) = x.into_parts();
+    match (data, y.data()) {
         // A constant exponent of 2 (the squares of a spectrum) is a multiply, as onnxruntime has it:
         // the same correctly rounded value as powf, at a fraction of the cost.
         (Data::F32(a), Data::F32(b)) if b.len() == 1 && b[0] == 2.0 => {
-            let (s, v) = broadcast_map(x.shape(), a, y.shape(), b, |p: f32, _| p * p)?;
+            let (s, v) = broadcast_owned(shape, a, y.shape(), b, |p: f32, _| p * p)?;
             Tensor::from_f32(s, v)
         }
         (Data::F32(a), Data::F32(b)) => {
-            let (s, v) = broadcast_map(x.shape(), a, y.shape(), b, |p: f32, q: f32| p.powf(q))?;
+            let (s, v) = broadcast_owned(shape, a, y.shape(), b, |p: f32, q: f32| p.powf(q))?;
             Tensor::from_f32(s, v)
         }
         (Data::F32(a), Data::I64(b)) => {
             let bf: Vec<f32> = b.iter().map(|&q| q as f32).collect();
-            let (s, v) = broadcast_map(x.shape(), a, y.shape(), &bf, |p: f32, q: f32| p.powf(q))?;
+            let (s, v) = broadcast_owned(shape, a, y.shape(), &bf, |p: f32, q: f32| p.powf(q))?;
             Tensor::from_f32(s, v)
         }
         (Data::I64(a), Data::I64(b)) => {
-            let (s, v) = broadcast_map(x.shape(), a, y.shape(), b, |p: i64, q: i64| {
+            let (s, v) = broadcast_owned(shape, a, y.shape(), b, |p: i64, q: i64| {
                 if q < 0 {
                     // Integer power with a negative exponent, truncated as numpy's float result cast back.
                     (p as f64).powf(q as f64) as i64
@@ -211,26 +221,26 @@ fn pow(x: &Tensor, y: &Tensor) -> Result<Tensor> {
         (Data::I64(a), Data::F32(b)) => {
             let bf: Vec<f64> = b.iter().map(|&q| q as f64).collect();
             let af: Vec<f64> = a.iter().map(|&p| p as f64).collect();
-            let (s, v) = broadcast_map(x.shape(), &af, y.shape(), &bf, |p: f64, q: f64| p.powf(q) as i64)?;
+            let (s, v) = broadcast_map(&shape, &af, y.shape(), &bf, |p: f64, q: f64| p.powf(q) as i64)?;
             Tensor::from_i64(s, v)
         }
     }
 }
 
-fn prelu(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
+fn prelu(x: Tensor, slope: &Tensor) -> Result<Tensor> {
     // Unidirectional: the slope broadcasts to X's shape.
     if broadcast_shape(x.shape(), slope.shape())? != x.shape() {
         return shape_err!("PRelu slope {:?} does not broadcast to X {:?}", slope.shape(), x.shape());
     }
-    match (x.data(), slope.data()) {
+    let (shape, data) = x.into_parts();
+    match (data, slope.data()) {
         (Data::F32(a), Data::F32(b)) => {
-            let (s, v) =
-                broadcast_map(x.shape(), a, slope.shape(), b, |p: f32, q: f32| if p < 0.0 { p * q } else { p })?;
+            let (s, v) = broadcast_owned(shape, a, slope.shape(), b, |p: f32, q: f32| if p < 0.0 { p * q } else { p })?;
             Tensor::from_f32(s, v)
         }
         (Data::I64(a), Data::I64(b)) => {
-            let (s, v) = broadcast_map(
-                x.shape(),
+            let (s, v) = broadcast_owned(
+                shape,
                 a,
                 slope.shape(),
                 b,
@@ -250,10 +260,11 @@ fn scalar(t: Option<&Tensor>, what: &str) -> Result<Option<Data>> {
     }
 }
 
-fn clip(x: &Tensor, attrs: Option<(f32, f32)>, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+fn clip(x: Tensor, attrs: Option<(f32, f32)>, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
     let (lo, hi) = (scalar(min, "min")?, scalar(max, "max")?);
-    match x.data() {
-        Data::F32(v) => {
+    let (shape, data) = x.into_parts();
+    match data {
+        Data::F32(mut v) => {
             let get = |d: Option<Data>, default: f32| -> Result<f32> {
                 match d {
                     None => Ok(default),
@@ -266,10 +277,10 @@ fn clip(x: &Tensor, attrs: Option<(f32, f32)>, min: Option<&Tensor>, max: Option
                 None => (get(lo, f32::NEG_INFINITY)?, get(hi, f32::INFINITY)?),
             };
             // max then min, as the spec's reference: NaN in X stays NaN.
-            let f = |a: f32| if a.is_nan() { a } else { a.max(l).min(h) };
-            Tensor::from_f32(x.shape().to_vec(), v.iter().map(|&a| f(a)).collect())
+            v.iter_mut().filter(|a| !a.is_nan()).for_each(|a| *a = a.max(l).min(h));
+            Tensor::from_f32(shape, v)
         }
-        Data::I64(v) => {
+        Data::I64(mut v) => {
             let get = |d: Option<Data>, default: i64| -> Result<i64> {
                 match d {
                     None => Ok(default),
@@ -278,18 +289,19 @@ fn clip(x: &Tensor, attrs: Option<(f32, f32)>, min: Option<&Tensor>, max: Option
                 }
             };
             let (l, h) = (get(lo, i64::MIN)?, get(hi, i64::MAX)?);
-            Tensor::from_i64(x.shape().to_vec(), v.iter().map(|&a| a.max(l).min(h)).collect())
+            v.iter_mut().for_each(|a| *a = (*a).max(l).min(h));
+            Tensor::from_i64(shape, v)
         }
     }
 }
 
-fn min_max(parts: &[&Tensor], max: bool) -> Result<Tensor> {
-    let Some((first, rest)) = parts.split_first() else {
-        return shape_err!("{} needs at least one input", if max { "Max" } else { "Min" });
-    };
-    let mut acc = (*first).clone();
+/// Min or Max of `first` and `rest`, folded into `first`'s buffer while the result keeps its shape.
+fn min_max(first: Tensor, rest: &[&Tensor], max: bool) -> Result<Tensor> {
+    let mut acc = first;
     for t in rest {
-        acc = match (acc.data(), t.data()) {
+        let dtype = acc.dtype();
+        let (shape, data) = acc.into_parts();
+        acc = match (data, t.data()) {
             (Data::F32(a), Data::F32(b)) => {
                 let f = |p: f32, q: f32| {
                     if p.is_nan() || q.is_nan() {
@@ -300,15 +312,22 @@ fn min_max(parts: &[&Tensor], max: bool) -> Result<Tensor> {
                         p.min(q)
                     }
                 };
-                let (s, v) = broadcast_map(acc.shape(), a, t.shape(), b, f)?;
+                let (s, v) = broadcast_owned(shape, a, t.shape(), b, f)?;
                 Tensor::from_f32(s, v)?
             }
             (Data::I64(a), Data::I64(b)) => {
                 let f = |p: i64, q: i64| if max { p.max(q) } else { p.min(q) };
-                let (s, v) = broadcast_map(acc.shape(), a, t.shape(), b, f)?;
+                let (s, v) = broadcast_owned(shape, a, t.shape(), b, f)?;
                 Tensor::from_i64(s, v)?
             }
-            _ => return shape_err!("{} needs inputs of one type", if max { "Max" } else { "Min" }),
+            _ => {
+                return shape_err!(
+                    "{} needs inputs of one type, got {} and {}",
+                    if max { "Max" } else { "Min" },
+                    dtype.name(),
+                    t.dtype().name()
+                )
+            }
         };
     }
     Ok(acc)
@@ -324,12 +343,11 @@ mod tests {
         assert!(Unary::Softplus.f32(-100.0) >= 0.0);
         let a = Tensor::from_f32(vec![3], vec![1.0, f32::NAN, 3.0]).unwrap();
         let b = Tensor::from_f32(vec![1], vec![2.0]).unwrap();
-        let m = min_max(&[&a, &b], true).unwrap();
+        let m = min_max(a.clone(), &[&b], true).unwrap();
         let v = m.as_f32().unwrap();
         assert_eq!((v[0], v[2]), (2.0, 3.0));
         assert!(v[1].is_nan());
-        assert!(min_max(&[], false).is_err());
         let bad = Tensor::from_f32(vec![2], vec![0.0, 0.0]).unwrap();
-        assert!(prelu(&b, &bad).is_err());
+        assert!(prelu(b, &bad).is_err());
     }
 }
