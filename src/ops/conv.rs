@@ -12,10 +12,14 @@
 use std::sync::Arc;
 
 use crate::cpu::gemm::Packed;
+use crate::ops::scratch::with_scratch;
+
+mod im2col;
 use crate::cpu::Isa;
 use crate::error::{shape_err, Error, Result};
 use crate::ops::{arg, opt, Attrs};
 use crate::tensor::{numel, Tensor};
+use im2col::im2col;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoPad {
@@ -186,8 +190,6 @@ struct Geometry {
     stride: [usize; 3],
     dilation: [usize; 3],
     pad_begin: [usize; 3],
-    /// The spatial rank of the call (1 to 3).
-    rank: usize,
 }
 
 fn per_axis(v: &Option<Vec<usize>>, rank: usize, default: usize, what: &str) -> Result<Vec<usize>> {
@@ -283,7 +285,6 @@ fn conv_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa
         stride: pad3(&strides, 1),
         dilation: pad3(&dilations, 1),
         pad_begin: pad3(&pad_begin, 0),
-        rank,
     };
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
     if direct && is_depthwise(geo.c, geo.m, geo.group) {
@@ -456,87 +457,39 @@ fn conv_run(
         return shape_err!("Conv: the packed weights do not fit {} groups of {kn} taps", geo.group);
     }
     let n = packs.first().map_or(0, |b| b.n);
-    let mut a = vec![0f32; numel(&[p, kn])?];
-    let mut c = vec![[0f32; 4]; numel(&[p, n / 4])?];
-    let mut out = vec![0f32; total];
+    let mut out = Vec::with_capacity(total);
     let pointwise = kn == cg && geo.stride == [1; 3] && geo.pad_begin == [0; 3] && p == in_img;
-    for img in 0..geo.n {
-        for (g, pack) in packs.iter().enumerate() {
-            im2col(geo, &x[(img * geo.c + g * cg) * in_img..][..cg * in_img], &mut a, pointwise);
-            for row in c.chunks_exact_mut(n / 4) {
-                let row = row.as_flattened_mut();
-                row.fill(0.0);
-                if let Some(b) = bias {
-                    row[..mg].copy_from_slice(&b[g * mg..(g + 1) * mg]);
-                }
-            }
-            isa.gemm(&a, kn, p, pack, &mut c);
-            let flat = c.as_flattened();
-            for j in 0..mg {
-                let o = &mut out[(img * geo.m + g * mg + j) * p..][..p];
-                for (q, v) in o.iter_mut().enumerate() {
-                    *v = flat[q * n + j];
-                }
-            }
-        }
-    }
-    let _ = geo.rank;
-    Ok(out)
-}
-
-/// im2col of one image's group (`xg`: its `C/g` input planes) into `a`: one row per output
-/// position (oz, oy, ox), one column per tap (ci, kz, ky, kx); zero where the tap is in the
-/// padding. Each (ci, kz, ky) is one run of `kw` taps along an input row (a copy at dilation 1);
-/// a pointwise convolution (1×1, stride 1, no padding) is the planes transposed.
-fn im2col(geo: &Geometry, xg: &[f32], a: &mut [f32], pointwise: bool) {
-    let [id, ih, iw] = geo.input;
-    let [kd, kh, kw] = geo.kernel;
-    let [od, oh, ow] = geo.output;
-    let [s0, s1, s2] = geo.stride;
-    let [d0, d1, d2] = geo.dilation;
-    let [p0, p1, p2] = geo.pad_begin;
-    let in_img = id * ih * iw;
-    let cg = geo.c / geo.group.max(1);
-    let kn = cg * kd * kh * kw;
-    if pointwise {
-        for (ci, chan) in xg.chunks_exact(in_img.max(1)).enumerate() {
-            for (q, &v) in chan.iter().enumerate() {
-                a[q * kn + ci] = v;
-            }
-        }
-        return;
-    }
-    let mut rows = a.chunks_exact_mut(kn.max(1));
-    for oz in 0..od {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let Some(row) = rows.next() else { return };
-                let (x0, x1) = span(kw, iw, d2, ox * s2, p2);
-                let mut runs = row.chunks_exact_mut(kw.max(1));
-                for plane in xg.chunks_exact(in_img.max(1)).take(cg) {
-                    for kz in 0..kd {
-                        let z = (oz * s0 + kz * d0).checked_sub(p0).filter(|&z| z < id);
-                        for ky in 0..kh {
-                            let Some(run) = runs.next() else { return };
-                            let y = (oy * s1 + ky * d1).checked_sub(p1).filter(|&y| y < ih);
-                            let (Some(z), Some(y), true) = (z, y, x0 < x1) else {
-                                run.fill(0.0);
-                                continue;
-                            };
-                            run[..x0].fill(0.0);
-                            run[x1..].fill(0.0);
-                            let src = &plane[(z * ih + y) * iw + ox * s2 + x0 * d2 - p2..];
-                            if d2 == 1 {
-                                run[x0..x1].copy_from_slice(&src[..x1 - x0]);
-                            } else {
-                                run[x0..x1].iter_mut().zip(src.iter().step_by(d2)).for_each(|(r, &v)| *r = v);
-                            }
+    with_scratch(numel(&[p, kn])?, numel(&[p, n / 4])?, |a, c| {
+        for img in 0..geo.n {
+            for (g, pack) in packs.iter().enumerate() {
+                im2col(geo, &x[(img * geo.c + g * cg) * in_img..][..cg * in_img], a, pointwise);
+                for row in c.chunks_exact_mut(n / 4) {
+                    let row = row.as_flattened_mut();
+                    match bias {
+                        Some(b) => {
+                            row[..mg].copy_from_slice(&b[g * mg..(g + 1) * mg]);
+                            row[mg..].fill(0.0);
                         }
+                        None => row.fill(0.0),
+                    }
+                }
+                isa.gemm(a, kn, p, pack, c);
+                // Channel-major out of the position-major product.
+                let flat = c.as_flattened();
+                let at = out.len();
+                out.resize(at + mg * p, 0.0);
+                for (j, o) in out[at..].chunks_exact_mut(p.max(1)).enumerate() {
+                    for (q, v) in o.iter_mut().enumerate() {
+                        *v = flat[q * n + j];
                     }
                 }
             }
         }
+    });
+    if out.len() != total {
+        return shape_err!("Conv: {} outputs computed for {total}", out.len());
     }
+    Ok(out)
 }
 
 fn conv_transpose(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa: Isa) -> Result<Tensor> {
@@ -603,7 +556,6 @@ fn transpose_with(c: &ConvAttrs, x: &Tensor, w: &Tensor, b: Option<&Tensor>, isa
         stride: pad3(&strides, 1),
         dilation: pad3(&dilations, 1),
         pad_begin: pad3(&pad_begin, 0),
-        rank,
     };
     let (bias, shape) = (bias_of(b, m)?, [&[n, m][..], &output].concat());
     if direct && is_depthwise(geo.c, geo.m, geo.group) {

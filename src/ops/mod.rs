@@ -21,6 +21,7 @@ pub mod normalize;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
+mod scratch;
 pub mod shape;
 
 pub use attrs::Attrs;
