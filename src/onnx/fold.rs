@@ -91,6 +91,7 @@ pub fn specialize(graph: &Graph, inputs: &[(ValueId, DType, Vec<usize>)]) -> Gra
     let mut g = graph.clone();
     let mut shapes: Shapes = inputs.iter().map(|(v, d, s)| (*v, (*d, s.clone()))).collect();
     fold_shapes(&mut g, &mut shapes);
+    elide_identities(&mut g);
     // Constants no node or output reads any more (the folded branches' weights) are let go.
     let mut read = vec![false; g.value_count()];
     fn mark(nodes: &[Node], read: &mut [bool]) {
@@ -112,6 +113,30 @@ pub fn specialize(graph: &Graph, inputs: &[(ValueId, DType, Vec<usize>)]) -> Gra
         }
     }
     g
+}
+
+/// Identity nodes (what inlined branches leave: Silero v5 has 20 in its hot path) dropped, their
+/// readers reading the value they copied; one that writes a graph output stays. Skipped while
+/// `If`s remain, whose branches may read the values too.
+fn elide_identities(g: &mut Graph) {
+    if g.nodes.iter().any(|n| matches!(n.op, Op::If(_))) {
+        return;
+    }
+    let mut output = vec![false; g.value_count()];
+    g.outputs.iter().for_each(|o| output[o.id] = true);
+    let mut alias: Vec<ValueId> = (0..g.value_count()).collect();
+    g.nodes.retain_mut(|n| {
+        for v in n.inputs.iter_mut().flatten() {
+            *v = alias.get(*v).copied().unwrap_or(*v);
+        }
+        match (&n.op, n.inputs.as_slice(), n.outputs.as_slice()) {
+            (Op::Identity, [Some(src)], [Some(dst)]) if output.get(*dst) == Some(&false) => {
+                alias[*dst] = *src;
+                false
+            }
+            _ => true,
+        }
+    });
 }
 
 fn fold_shapes(graph: &mut Graph, shapes: &mut Shapes) {
