@@ -204,17 +204,25 @@ impl Graph {
             let (first, second) = (last_read(0), if node.op.commutes() { last_read(1) } else { None });
             let swap = second.is_some() && (first.is_none() || len(second) > len(first));
             let given = if swap { second } else { first }.and_then(|v| owned[v].take());
-            let mut args: Vec<Option<&Tensor>> =
-                node.inputs.iter().map(|v| v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()))).collect();
+            // The arguments on the stack for all but wide nodes (Concat of many): no allocation.
+            let (mut small, mut wide) = ([None; 8], Vec::new());
+            let args: &mut [Option<&Tensor>] = if node.inputs.len() <= small.len() {
+                &mut small[..node.inputs.len()]
+            } else {
+                wide.resize(node.inputs.len(), None);
+                &mut wide
+            };
+            for (a, v) in args.iter_mut().zip(&node.inputs) {
+                *a = v.and_then(|v| owned[v].as_ref().or(self.constants[v].as_ref()));
+            }
             if swap {
                 args.swap(0, 1);
             }
             let results = match given {
-                Some(x) => node.op.run_owned(x, &args, kernels.cpu_isa()),
-                None => run_node(ni, node, &args, &self.constants, hook, kernels).await,
+                Some(x) => node.op.run_owned(x, args, kernels.cpu_isa()),
+                None => run_node(ni, node, args, &self.constants, hook, kernels).await,
             }
             .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
-            drop(args);
             for (slot, t) in node.outputs.iter().zip(results) {
                 if let Some(v) = slot {
                     owned[*v] = Some(t);

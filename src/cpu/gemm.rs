@@ -62,6 +62,7 @@ pub fn gemm<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4]) 
 /// bit for bit: each column's `k` order is unchanged). A stream's step reads all its weights
 /// once per call, more than L2 holds at H = 256; walking them backwards on every other call starts
 /// with the part the previous call left in L2 (`recurrent.rs`).
+#[inline(never)]
 pub fn gemm_in<S: Simd>(a: &[f32], lda: usize, m: usize, b: &Packed, c: &mut [F4], backwards: bool) {
     let (k, n4) = (b.k, b.n4());
     if k == 0 || m == 0 || n4 == 0 || lda < k || c.len() < m * n4 || a.len() < (m - 1) * lda + k {

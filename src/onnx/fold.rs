@@ -186,6 +186,13 @@ fn fold_shapes(graph: &mut Graph, shapes: &mut Shapes) {
                 }
             }
         }
+        // A Cast to the type its input already has copies it: an Identity, elided below.
+        let mut node = node;
+        if let (Op::Cast { to }, Some(Some(v))) = (&node.op, node.inputs.first()) {
+            if shapes.get(v).is_some_and(|(d, _)| d == to) {
+                node.op = Op::Identity;
+            }
+        }
         kept.push(node);
     }
     graph.nodes = prune(graph, kept);

@@ -13,7 +13,8 @@ pub use math::{Math, Unary as MathUnary};
 /// Relu, Sigmoid, Tanh; a float input's buffer becomes the output's.
 pub fn unary(op: &Op, x: Tensor) -> Result<Tensor> {
     let f: fn(f32) -> f32 = match op {
-        Op::Relu => |v| if v.is_nan() { v } else { v.max(0.0) },
+        // A comparison (NaN stays NaN): f32::max is a libm call in wasm.
+        Op::Relu => |v| if v < 0.0 { 0.0 } else { v },
         Op::Sigmoid => crate::cell::activation::sigmoid,
         Op::Tanh => f32::tanh,
         _ => return Err(Error::InvalidModel(format!("{} is not a unary operator", op.name()))),

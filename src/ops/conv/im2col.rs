@@ -24,19 +24,34 @@ pub(super) fn im2col(geo: &Geometry, xg: &[f32], a: &mut [f32], pointwise: bool)
         }
         return;
     }
+    if id == 1 && ih == 1 && kd == 1 && kh == 1 && d2 == 1 && kw <= 16 {
+        // 1-D, undilated, a short kernel (the audio front ends' 3s and 5s): tap by tap, taps in
+        // the padding zero; no memcpy/memset call per run of three (in wasm, calls into the
+        // compiler's builtins that cost more than the copy).
+        for (ox, row) in a.chunks_exact_mut(kn.max(1)).enumerate().take(ow) {
+            let off = (ox * s2).wrapping_sub(p2);
+            match kw {
+                3 => taps::<3>(row, xg, off, iw),
+                5 => taps::<5>(row, xg, off, iw),
+                _ => {
+                    for (run, plane) in row.chunks_exact_mut(kw.max(1)).zip(xg.chunks_exact(iw.max(1))) {
+                        for (k, r) in run.iter_mut().enumerate() {
+                            *r = plane.get(off.wrapping_add(k)).copied().unwrap_or(0.0);
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     if id == 1 && ih == 1 && kd == 1 && kh == 1 && d2 == 1 {
-        // 1-D, undilated (every audio front end): per position one run of `kw` taps per channel,
-        // the same span for all channels, no padding but at the ends.
+        // 1-D, undilated, a long kernel (an STFT's): one span per position for every channel.
         for (ox, row) in a.chunks_exact_mut(kn.max(1)).enumerate().take(ow) {
             let (x0, x1) = span(kw, iw, 1, ox * s2, p2);
             let start = (ox * s2 + x0).saturating_sub(p2);
             for (run, plane) in row.chunks_exact_mut(kw.max(1)).zip(xg.chunks_exact(iw.max(1))) {
-                if x0 > 0 {
-                    run[..x0].fill(0.0);
-                }
-                if x1 < kw {
-                    run[x1..].fill(0.0);
-                }
+                run[..x0].fill(0.0);
+                run[x1..].fill(0.0);
                 if let (Some(dst), Some(src)) = (run.get_mut(x0..x1), plane.get(start..start + (x1 - x0))) {
                     dst.copy_from_slice(src);
                 }
@@ -77,6 +92,16 @@ pub(super) fn im2col(geo: &Geometry, xg: &[f32], a: &mut [f32], pointwise: bool)
     }
 }
 
+/// One row of a 1-D im2col with a kernel of `K`: plane `c`'s taps from input `off` (wrapped:
+/// a position before the input is a huge index, so in the padding like one past it).
+fn taps<const K: usize>(row: &mut [f32], xg: &[f32], off: usize, iw: usize) {
+    for (run, plane) in row.chunks_exact_mut(K).zip(xg.chunks_exact(iw.max(1))) {
+        for (k, r) in run.iter_mut().enumerate() {
+            *r = plane.get(off.wrapping_add(k)).copied().unwrap_or(0.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::*;
@@ -94,6 +119,10 @@ mod tests {
             (3, 2, 2, 5, 1, [2, 2], 1),
             (2, 3, 7, 1, 1, [0, 0], 1),
             (6, 4, 12, 4, 3, [1, 0], 2),
+            (5, 3, 16, 5, 2, [2, 2], 1),
+            (3, 4, 9, 3, 1, [0, 0], 1),
+            (2, 2, 40, 20, 10, [9, 3], 1),
+            (3, 2, 6, 7, 1, [3, 3], 1),
         ];
         for (ch, m, w, k, s, pads, g) in cases {
             let x: Vec<f32> = (0..2 * ch * w).map(|i| ((i * 7) % 13) as f32 * 0.5 - 3.0).collect();

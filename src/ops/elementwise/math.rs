@@ -53,6 +53,7 @@ impl Unary {
         }
     }
 
+    #[inline(always)]
     fn f32(self, x: f32) -> f32 {
         match self {
             Unary::Sqrt => x.sqrt(),
@@ -92,6 +93,30 @@ impl Unary {
                 }
             }
             Unary::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+        }
+    }
+
+    /// Applies the operator to every element of `v`, the variant matched once, not per element.
+    fn map(self, v: &mut [f32]) {
+        macro_rules! each {
+            ($u:expr) => {{
+                let u = $u;
+                v.iter_mut().for_each(|a| *a = u.f32(*a))
+            }};
+        }
+        match self {
+            Unary::Sqrt => each!(Unary::Sqrt),
+            Unary::Log => each!(Unary::Log),
+            Unary::Neg => each!(Unary::Neg),
+            Unary::Exp => each!(Unary::Exp),
+            Unary::Abs => each!(Unary::Abs),
+            Unary::Reciprocal => each!(Unary::Reciprocal),
+            Unary::Erf => each!(Unary::Erf),
+            Unary::Softplus => each!(Unary::Softplus),
+            Unary::Elu { alpha } => each!(Unary::Elu { alpha }),
+            Unary::Selu { alpha, gamma } => each!(Unary::Selu { alpha, gamma }),
+            Unary::LeakyRelu { alpha } => each!(Unary::LeakyRelu { alpha }),
+            Unary::HardSigmoid { alpha, beta } => each!(Unary::HardSigmoid { alpha, beta }),
         }
     }
 
@@ -153,7 +178,7 @@ impl Math {
                 Data::F32(_) => {
                     let shape = x.shape().to_vec();
                     let mut v = x.into_f32()?;
-                    v.iter_mut().for_each(|a| *a = u.f32(*a));
+                    u.map(&mut v);
                     Tensor::from_f32(shape, v)
                 }
                 Data::I64(_) => unary_i64(*u, &x),
@@ -173,7 +198,9 @@ impl Math {
         let x = arg(args, 0)?;
         match (self, x.data()) {
             (Math::Unary(u), Data::F32(v)) => {
-                Ok(vec![Tensor::from_f32(x.shape().to_vec(), v.iter().map(|&a| u.f32(a)).collect())?])
+                let mut v = v.clone();
+                u.map(&mut v);
+                Ok(vec![Tensor::from_f32(x.shape().to_vec(), v)?])
             }
             (Math::Unary(u), Data::I64(_)) => Ok(vec![unary_i64(*u, x)?]),
             // The others start from a copy of input 0 (the output, unless it broadcasts wider).
@@ -276,8 +303,12 @@ fn clip(x: Tensor, attrs: Option<(f32, f32)>, min: Option<&Tensor>, max: Option<
                 Some(b) => b,
                 None => (get(lo, f32::NEG_INFINITY)?, get(hi, f32::INFINITY)?),
             };
-            // max then min, as the spec's reference: NaN in X stays NaN.
-            v.iter_mut().filter(|a| !a.is_nan()).for_each(|a| *a = a.max(l).min(h));
+            // max then min, as the spec's reference: NaN in X stays NaN (comparisons, not
+            // f32::max, which is a libm call in wasm).
+            v.iter_mut().for_each(|a| {
+                let c = if *a < l { l } else { *a };
+                *a = if c > h { h } else { c };
+            });
             Tensor::from_f32(shape, v)
         }
         Data::I64(mut v) => {
@@ -306,10 +337,10 @@ fn min_max(first: Tensor, rest: &[&Tensor], max: bool) -> Result<Tensor> {
                 let f = |p: f32, q: f32| {
                     if p.is_nan() || q.is_nan() {
                         f32::NAN
-                    } else if max {
-                        p.max(q)
+                    } else if max == (p > q) {
+                        p
                     } else {
-                        p.min(q)
+                        q
                     }
                 };
                 let (s, v) = broadcast_owned(shape, a, t.shape(), b, f)?;
