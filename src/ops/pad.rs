@@ -195,13 +195,27 @@ fn gather<T: Copy>(src: &[T], maps: &[Vec<Option<usize>>], strides: &[usize], va
             out.push(base.and_then(|b| src.get(b).copied()).unwrap_or(value));
             return;
         };
+        if maps.len() == 1 {
+            // The innermost axis (stride 1) in runs: the kept middle is one copy.
+            let mut at = 0;
+            while let Some(&i) = map.get(at) {
+                let (Some(b), Some(j)) = (base, i) else {
+                    out.push(value);
+                    at += 1;
+                    continue;
+                };
+                let len = 1 + map[at + 1..].iter().zip(1..).take_while(|&(m, k)| *m == Some(j + k)).count();
+                match src.get(b + j * stride..b + (j + len) * stride).filter(|_| stride == 1) {
+                    Some(run) => out.extend_from_slice(run),
+                    None => out.extend((0..len).map(|k| src.get(b + (j + k) * stride).copied().unwrap_or(value))),
+                }
+                at += len;
+            }
+            return;
+        }
         for &i in map {
             let b = base.zip(i).map(|(b, i)| b + i * stride);
-            if maps.len() == 1 {
-                out.push(b.and_then(|b| src.get(b).copied()).unwrap_or(value));
-            } else {
-                walk(out, src, &maps[1..], &strides[1..], b, value);
-            }
+            walk(out, src, &maps[1..], &strides[1..], b, value);
         }
     }
     let mut out = Vec::with_capacity(total);
