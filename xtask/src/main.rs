@@ -5,6 +5,7 @@
 mod bench;
 mod bench_gpu;
 mod bench_realworld;
+mod fuzz;
 mod pack;
 mod serve;
 mod setup;
@@ -41,7 +42,10 @@ tasks:
                    thread; bench/results.json), the real-world models chunk by chunk
                    (bench/results-realworld.json), then the WebGPU page (WebGPU EP;
                    bench/results-webgpu.json) and the native GPU table; --cpu: the first two,
-                   --realworld: the real-world table only, --gpu: the WebGPU half";
+                   --realworld: the real-world table only, --gpu: the WebGPU half
+  fuzz [--minutes N]
+                   the coverage-guided fuzzers of fuzz/ (cargo-fuzz, nightly), N minutes per
+                   target (default 10); `test` runs each for 25 s";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Some("fuzz") => fuzz_minutes(&args[1..]).and_then(|m| fuzz::fuzz(&root, (m * 60.0).round() as u64)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -104,6 +109,16 @@ fn bench_pages(args: &[String]) -> Result<(bool, bool, bool)> {
     }
 }
 
+fn fuzz_minutes(args: &[String]) -> Result<f64> {
+    match args {
+        [] => Ok(10.0),
+        [flag, m] if flag == "--minutes" => {
+            m.parse().ok().filter(|m: &f64| *m > 0.0).ok_or_else(|| format!("bad minutes `{m}`"))
+        }
+        _ => Err(format!("usage: cargo xtask fuzz [--minutes N]\n\n{USAGE}")),
+    }
+}
+
 fn demo_port(args: &[String]) -> Result<u16> {
     match args {
         [] => Ok(8080),
@@ -115,7 +130,7 @@ fn demo_port(args: &[String]) -> Result<u16> {
 /// `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 fn test(root: &Path) -> Result {
     type Step = (&'static str, fn(&Path) -> Result);
-    let steps: [Step; 8] = [
+    let steps: [Step; 9] = [
         ("setup", setup::setup),
         ("fmt", |root| cargo(root, &["fmt", "--all", "--", "--check"])),
         ("clippy", |root| cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
@@ -140,6 +155,7 @@ fn test(root: &Path) -> Result {
         ("cargo test", |root| {
             run(Command::new("cargo").args(["test", "--workspace"]).env("WEBRNN_REQUIRE_GPU", "1").current_dir(root))
         }),
+        ("fuzz (short)", fuzz::ci),
         ("wasm cpu kernel tests", wasm_cpu_kernel_tests),
         ("demo e2e test", demo_e2e),
         ("js tests", js_tests),

@@ -26,6 +26,7 @@ pub fn setup(root: &Path) -> Result {
     debian_packages()?;
     wasm_bindgen_cli(root)?;
     wasm_pack()?;
+    cargo_fuzz()?;
     npm_packages(root)?;
     Ok(())
 }
@@ -126,6 +127,17 @@ fn wasm_bindgen_cli(root: &Path) -> Result {
     }
     run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
     report(&item, "installed");
+    Ok(())
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz` (libFuzzer builds need the image's nightly toolchain).
+fn cargo_fuzz() -> Result {
+    if output(Command::new("cargo").args(["fuzz", "--version"])).is_some() {
+        report("cargo-fuzz", "present");
+        return Ok(());
+    }
+    run(Command::new("cargo").args(["install", "cargo-fuzz"]))?;
+    report("cargo-fuzz", "installed");
     Ok(())
 }
 
