@@ -281,6 +281,11 @@ export class Model {
     }
   }
 
+  /** `using model = await rt.loadModel(...)` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   get disposed(): boolean {
     return this.#disposed;
   }
@@ -520,6 +525,11 @@ export class Session {
         // Only after an internal error (see Model._call).
       }
     }
+  }
+
+  /** `using s = model.createSession()` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** @internal Keeps copies of the last `keepInputs` steps of `input`. */
