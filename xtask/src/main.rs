@@ -115,7 +115,7 @@ fn demo_port(args: &[String]) -> Result<u16> {
 /// `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 fn test(root: &Path) -> Result {
     type Step = (&'static str, fn(&Path) -> Result);
-    let steps: [Step; 8] = [
+    let steps: [Step; 9] = [
         ("setup", setup::setup),
         ("fmt", |root| cargo(root, &["fmt", "--all", "--", "--check"])),
         ("clippy", |root| cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
@@ -143,6 +143,7 @@ fn test(root: &Path) -> Result {
         ("wasm cpu kernel tests", wasm_cpu_kernel_tests),
         ("demo e2e test", demo_e2e),
         ("js tests", js_tests),
+        ("js apps tests", js_apps_tests),
     ];
 
     let started = Instant::now();
@@ -219,6 +220,17 @@ fn js_tests(root: &Path) -> Result {
         pack::pack(root)?;
     }
     run(Command::new("node").arg("js/test/run.mjs").current_dir(root))
+}
+
+/// The package as apps consume it (js/test/apps/run.mjs): the tarball of `pkg/` built into a tiny
+/// app by Vite (build and dev server), webpack, Rollup and esbuild and loaded by a plain script
+/// page, each streaming a golden GRU in headless Chromium; tsc on a consumer; Node 20 from the
+/// tarball installed outside the repository.
+fn js_apps_tests(root: &Path) -> Result {
+    if !root.join("pkg/webrnn.js").is_file() {
+        pack::pack(root)?;
+    }
+    run(Command::new("node").arg("js/test/apps/run.mjs").current_dir(root))
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result {
