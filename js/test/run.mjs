@@ -194,6 +194,14 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: model upgrade`, () => call(page, 'upgrade'));
     await check(`${label}: store bounds`, () => call(page, 'bounds'));
     await check(`${label}: worker`, () => call(page, 'worker'));
+    await check(`${label}: loading options, abort, using`, async () => {
+      const fresh = await open();
+      try {
+        return await call(fresh, 'loading', undefined, 'loading');
+      } finally {
+        await fresh.close();
+      }
+    });
     await check(`${label}: wasm variants`, async () => {
       const out = [];
       for (const v of JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).files.filter((f) => f.endsWith('.wasm'))) {

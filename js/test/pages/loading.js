@@ -1,0 +1,92 @@
+// Browser tests of how the package loads (js/test/run.mjs calls these in a fresh page): the
+// loading options of Runtime.compile / Runtime.create (a compiled module for a worker, wasmUrl as a
+// prefix or a { variant: url } map), aborting loadModel, and `using`.
+
+import { DisposedError, InvalidArgumentError, Runtime, VARIANTS } from '/pkg/webrnn.js';
+
+const GRU = new URL('/tests/data/golden/legacy_gru_embed_op14/model.onnx', location.href);
+
+function assert(ok, message) {
+  if (!ok) throw new Error(`assertion failed: ${message}`);
+}
+
+/** Runs loading-worker.js with `options`; its reply. */
+async function inWorker(options, model) {
+  const w = new Worker('/js/test/pages/loading-worker.js', { type: 'module' });
+  try {
+    const reply = await new Promise((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => reject(new Error(`worker: ${e.message}`));
+      w.postMessage({ options, model });
+    });
+    if (reply.error) throw new Error(`worker (${JSON.stringify(Object.keys(options))}): ${reply.error}`);
+    return reply;
+  } finally {
+    w.terminate();
+  }
+}
+
+async function expectError(what, fn, check) {
+  let error;
+  try {
+    await fn();
+  } catch (e) {
+    error = e;
+  }
+  if (!error || !check(error)) throw new Error(`${what}: got ${error ? `${error.name}: ${error.message}` : 'no error'}`);
+  return error;
+}
+
+export async function loading() {
+  const out = [];
+  const bytes = new Uint8Array(await (await fetch(GRU)).arrayBuffer());
+  // The page compiles, the worker instantiates what it is given and fetches no wasm.
+  const module = await Runtime.compile();
+  assert(module instanceof WebAssembly.Module, 'Runtime.compile gives a WebAssembly.Module');
+  const given = await inWorker({ wasmModule: module }, bytes);
+  assert(given.fetched.length === 0, `a worker given wasmModule fetched ${given.fetched}`);
+  assert(given.variant === VARIANTS[0].name, `wasmModule of the best variant: ${given.variant}`);
+  out.push(`wasmModule → ${given.variant}, no fetch`);
+  const base = await inWorker({ wasmModule: await Runtime.compile({ variant: 'base' }) }, bytes);
+  assert(base.variant === 'base', `compile({ variant: 'base' }) → ${base.variant}`);
+  // A prefix: the variant's own file under it; a map: the fastest variant it names.
+  const prefix = await inWorker({ wasmUrl: '/pkg/' }, bytes);
+  assert(prefix.fetched.length === 1 && prefix.fetched[0].endsWith(`/pkg/${VARIANTS[0].file}`), `prefix fetched ${prefix.fetched}`);
+  const map = await inWorker({ wasmUrl: { simd128: '/pkg/webrnn_simd.wasm', base: '/pkg/webrnn_bg.wasm' } }, bytes);
+  assert(map.variant === 'simd128' && map.fetched.length === 1, `map → ${map.variant}, fetched ${map.fetched}`);
+  out.push(`prefix → ${prefix.variant}, map → ${map.variant}`);
+  for (const r of [base, prefix, map]) {
+    const err = Math.max(...r.output.map((v, i) => Math.abs(v - given.output[i])));
+    assert(err < 1e-5, `${r.variant} outputs differ from ${given.variant} by ${err}`);
+  }
+  await expectError('a map naming no variant', () => Runtime.compile({ wasmUrl: { avx: '/x.wasm' } }), (e) => e instanceof InvalidArgumentError);
+
+  // Aborting loadModel rejects as fetch does: a DOMException named AbortError.
+  const rt = await Runtime.create({ backend: 'cpu' });
+  const aborted = AbortSignal.abort();
+  await expectError('loadModel, signal aborted before', () => rt.loadModel(GRU, { signal: aborted }), isAbort);
+  const controller = new AbortController();
+  const loading = rt.loadModel(GRU, { signal: controller.signal });
+  controller.abort();
+  await expectError('loadModel, aborted while loading', () => loading, isAbort);
+  const e = await expectError('bytes, aborted', () => rt.loadModel(bytes, { signal: aborted }), isAbort);
+  out.push(`aborted loadModel: ${e.constructor.name} ${e.name}`);
+
+  // `using` disposes at the end of the scope; disposing the runtime disposes its models.
+  let session;
+  {
+    using model = await rt.loadModel(bytes);
+    using s = model.createSession();
+    await s.step(new Int32Array([1]));
+    session = s;
+  }
+  assert(session.disposed && session.model.disposed, 'using disposed the session and the model');
+  const kept = await rt.loadModel(bytes);
+  rt[Symbol.dispose]();
+  assert(kept.disposed && rt.disposed, 'disposing the runtime disposes its models');
+  await expectError('loadModel after dispose', () => rt.loadModel(bytes), (e) => e instanceof DisposedError);
+  out.push('using: disposed');
+  return out.join('; ');
+}
+
+const isAbort = (e) => e instanceof DOMException && e.name === 'AbortError';
