@@ -149,6 +149,14 @@ async function browserSuite(origin, webgpu) {
         await page.reload();
         return call(page, 'reloadAfter', expected);
       });
+      await check(`${label}: saveState after an awaited call, as on the CPU`, async () => {
+        const fresh = await open();
+        try {
+          return await call(fresh, 'gpuSnapshot', undefined, 'loading');
+        } finally {
+          await fresh.close();
+        }
+      });
       await check(`${label}: GPU self-test (both kernel families)`, () => call(page, 'gpuSelfTest'));
       await check(`${label}: device loss mid-session`, async () => {
         const fresh = await open();

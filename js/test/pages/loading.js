@@ -1,8 +1,11 @@
-// Browser tests of how the package loads (js/test/run.mjs calls these in a fresh page): the
-// loading options of Runtime.compile / Runtime.create (a compiled module for a worker, wasmUrl as a
-// prefix or a { variant: url } map), aborting loadModel, and `using`.
+// Browser tests of how the package loads and behaves the same on every backend (js/test/run.mjs
+// calls these in a fresh page): the loading options of Runtime.compile / Runtime.create (a compiled
+// module for a worker, wasmUrl as a prefix or a { variant: url } map), aborting loadModel, `using`,
+// and saveState right after an awaited call on WebGPU.
 
 import { DisposedError, InvalidArgumentError, Runtime, VARIANTS } from '/pkg/webrnn.js';
+
+import { stateOf } from './golden.js';
 
 const GRU = new URL('/tests/data/golden/legacy_gru_embed_op14/model.onnx', location.href);
 
@@ -90,3 +93,45 @@ export async function loading() {
 }
 
 const isAbort = (e) => e instanceof DOMException && e.name === 'AbortError';
+
+/**
+ * On WebGPU, `saveState` right after an awaited run / step / stepBatch (no `idle()`) works and
+ * holds the same state as the CPU's (within the GPU tolerance).
+ */
+export async function gpuSnapshot() {
+  const gpu = await Runtime.create({ backend: 'webgpu' });
+  const cpu = await Runtime.create({ backend: 'cpu' });
+  const [mg, mc] = [await gpu.loadModel(GRU), await cpu.loadModel(GRU)];
+  assert(mg.info.backend === 'gpu', `the model runs on ${mg.info.backend}`);
+  const xs = Int32Array.from({ length: 40 }, (_, t) => (t * 7 + 3) % 37);
+  // stateOf reads the state values from saveState's snapshot.
+  const compare = (what, g, c) => {
+    const [a, b] = [stateOf(g), stateOf(c)];
+    const err = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+    assert(a.length === b.length && err < 1e-4, `${what}: GPU and CPU states differ by ${err}`);
+    return err;
+  };
+  let worst = 0;
+  const [sg, sc] = [mg.createSession(), mc.createSession()];
+  await sg.run(xs, 40);
+  await sc.run(xs, 40);
+  worst = Math.max(worst, compare('after run', sg, sc));
+  for (let t = 0; t < 5; t++) {
+    await sg.step(xs.subarray(t, t + 1));
+    await sc.step(xs.subarray(t, t + 1));
+    worst = Math.max(worst, compare(`after step ${t}`, sg, sc));
+  }
+  const [bg, bc] = [[mg.createSession(), mg.createSession()], [mc.createSession(), mc.createSession()]];
+  for (let t = 0; t < 3; t++) {
+    await mg.stepBatch(bg, xs.subarray(2 * t, 2 * t + 2));
+    await mc.stepBatch(bc, xs.subarray(2 * t, 2 * t + 2));
+  }
+  bg.forEach((s, i) => (worst = Math.max(worst, compare(`after stepBatch, session ${i}`, s, bc[i]))));
+  // The snapshot restores on the other backend.
+  const moved = mc.createSession();
+  moved.loadState(sg.saveState());
+  worst = Math.max(worst, compare('GPU snapshot loaded on the CPU', moved, sc));
+  gpu.dispose();
+  cpu.dispose();
+  return `saveState after awaited run, step and stepBatch on WebGPU = CPU within ${worst.toExponential(1)}`;
+}
