@@ -8,6 +8,7 @@ import { checkAborted, fetchBytes, type ProgressCallback } from './fetch.js';
 import { Model } from './model.js';
 import { Counters, type LatencyStats } from './stats.js';
 import { StateStore, type StoreOptions } from './store.js';
+import { Utf8Decoder, isUrl } from './utf8.js';
 import { baseUrl, compileBest, loadWasm, wasmMemoryBytes, type BuildInfo, type WasmOptions } from './wasm.js';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'cpu';
@@ -406,7 +407,7 @@ function gpuStats(): RuntimeStats['gpu'] {
 }
 
 function sourceUrl(source: ModelSource): URL | undefined {
-  if (typeof source === 'string' || source instanceof URL) {
+  if (typeof source === 'string' || isUrl(source)) {
     try {
       return new URL(source, baseUrl());
     } catch (e) {
@@ -435,14 +436,14 @@ async function readConfig(options: LoadOptions, modelUrl: URL | undefined): Prom
     if (c.trimStart().startsWith('{')) return c;
     return text(await fetchBytes(new URL(c, modelUrl ?? baseUrl()), options.onProgress, options.signal));
   }
-  if (c instanceof URL) return text(await fetchBytes(c, options.onProgress, options.signal));
+  if (isUrl(c)) return text(await fetchBytes(c, options.onProgress, options.signal));
   if (c !== undefined && c !== null) return JSON.stringify(c);
   if (modelUrl) return text(await fetchBytes(new URL('config.json', modelUrl), options.onProgress, options.signal));
   throw new InvalidArgumentError('a safetensors state dict needs its JSON config (options.config)');
 }
 
 function text(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return new Utf8Decoder().decode(bytes);
 }
 
 const MAX_EXTERNAL_FILES = 64;

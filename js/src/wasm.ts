@@ -11,6 +11,7 @@ import { SHIPPED } from 'webrnn-variants';
 import { relaxedSimd, simd } from 'wasm-feature-detect';
 
 import { BackendUnavailableError, InvalidArgumentError, IoError, guard } from './errors.js';
+import { Utf8Decoder, isUrl } from './utf8.js';
 
 export interface WasmVariant {
   name: string;
@@ -55,7 +56,11 @@ const PROBES: Record<string, () => Promise<boolean>> = { simd128: simd, 'relaxed
 async function validates(v: WasmVariant): Promise<boolean> {
   for (const f of v.features) {
     const probe = PROBES[f];
-    if (!probe || !(await probe())) return false;
+    try {
+      if (!probe || !(await probe())) return false;
+    } catch (e) {
+      throw cspError(e) ?? e;
+    }
   }
   return true;
 }
@@ -112,7 +117,7 @@ export interface LoadOptions extends WasmOptions {
 
 function optionsKey(options: LoadOptions): string {
   const url = options.wasmUrl;
-  const urlKey = url === undefined ? '' : typeof url === 'string' || url instanceof URL ? String(url) : JSON.stringify(url);
+  const urlKey = url === undefined ? '' : typeof url === 'string' || isUrl(url) ? String(url) : JSON.stringify(url);
   return `${options.variant ?? ''}|${urlKey}|${options.wasmModule ? 'module' : ''}`;
 }
 
@@ -165,9 +170,10 @@ async function instantiate(module: WebAssembly.Module, what: string): Promise<vo
     const glue = await initGlue({ module_or_path: module });
     memory = glue.memory;
   } catch (e) {
-    throw new IoError(`cannot instantiate the wasm module (${what}): ${e instanceof Error ? e.message : String(e)}`, {
-      cause: e,
-    });
+    throw (
+      cspError(e) ??
+      new IoError(`cannot instantiate the wasm module (${what}): ${e instanceof Error ? e.message : String(e)}`, { cause: e })
+    );
   }
 }
 
@@ -182,7 +188,7 @@ function variantOf(info: BuildInfo): WasmVariant {
 /** The variant `options` ask for, or the fastest the engine validates (among a map's keys). */
 export async function pickVariant(options: WasmOptions): Promise<WasmVariant> {
   const url = options.wasmUrl;
-  const map = url !== undefined && typeof url !== 'string' && !(url instanceof URL) ? url : undefined;
+  const map = url !== undefined && typeof url !== 'string' && !isUrl(url) ? url : undefined;
   if (map !== undefined && (map === null || typeof map !== 'object')) {
     throw new InvalidArgumentError('wasmUrl is a URL, a prefix ending in "/" or a { variant: url } map');
   }
@@ -233,7 +239,7 @@ export function variantUrl(v: WasmVariant, options: WasmOptions): URL {
     if (!shipped) throw new BackendUnavailableError(`no wasm variant '${v.name}' in this package`);
     return shipped.url();
   }
-  if (typeof url === 'string' || url instanceof URL) {
+  if (typeof url === 'string' || isUrl(url)) {
     const u = resolve(url);
     return u.href.endsWith('/') ? new URL(v.file, u) : u;
   }
@@ -310,7 +316,7 @@ async function compileHttp(url: URL): Promise<WebAssembly.Module> {
 function compileBytes(bytes: Uint8Array, url: URL): Promise<WebAssembly.Module> {
   const magic = [0x00, 0x61, 0x73, 0x6d];
   if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) {
-    const head = new TextDecoder().decode(bytes.subarray(0, 40)).replace(/\s+/g, ' ');
+    const head = new Utf8Decoder().decode(bytes.subarray(0, 40)).replace(/\s+/g, ' ');
     throw new IoError(`the wasm module ${url.href} is not wasm (it starts with "${head}"); ${HINT}`);
   }
   return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).catch((e: unknown) => {
@@ -320,7 +326,20 @@ function compileBytes(bytes: Uint8Array, url: URL): Promise<WebAssembly.Module> 
 
 function compileError(e: unknown, url: URL): Error {
   const message = e instanceof Error ? e.message : String(e);
-  return new IoError(`cannot compile the wasm module ${url.href}: ${message}; ${HINT}`, { cause: e });
+  return cspError(e) ?? new IoError(`cannot compile the wasm module ${url.href}: ${message}; ${HINT}`, { cause: e });
+}
+
+/**
+ * A page whose Content-Security-Policy lacks 'wasm-unsafe-eval' (or 'unsafe-eval') in script-src
+ * may fetch the module but not compile it: a BackendUnavailableError that says so.
+ */
+function cspError(e: unknown): BackendUnavailableError | undefined {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/Content Security Policy|unsafe-eval/i.test(message)) return undefined;
+  return new BackendUnavailableError(
+    `WebAssembly is blocked by this page's Content Security Policy: script-src needs 'wasm-unsafe-eval' (${message})`,
+    { cause: e },
+  );
 }
 
 /** What relative URLs are resolved against: the page or worker, or the working directory in Node. */

@@ -202,6 +202,14 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: model upgrade`, () => call(page, 'upgrade'));
     await check(`${label}: store bounds`, () => call(page, 'bounds'));
     await check(`${label}: worker`, () => call(page, 'worker'));
+    await check(`${label}: AudioWorklet (OfflineAudioContext)`, async () => {
+      const fresh = await open();
+      try {
+        return await call(fresh, 'worklet', undefined, 'loading');
+      } finally {
+        await fresh.close();
+      }
+    });
     await check(`${label}: loading options, abort, using`, async () => {
       const fresh = await open();
       try {

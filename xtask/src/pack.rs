@@ -259,7 +259,11 @@ fn wasm_opt(root: &Path) -> Option<PathBuf> {
 /// `webrnn_bg.wasm` whether or not the base variant ships.
 const GLUE_DEFAULT_URL: &str = "module_or_path = new URL('webrnn_bg.wasm', import.meta.url);";
 
-/// The shared glue, as `js/build/wasm/glue.js` (+ `.d.ts`), without its default wasm URL.
+const GLUE_UTF8_IMPORT: &str =
+    "import { Utf8Decoder as TextDecoder, Utf8Encoder as TextEncoder } from '../../src/utf8.ts';";
+
+/// The shared glue, as `js/build/wasm/glue.js` (+ `.d.ts`), without its default wasm URL and with
+/// [`GLUE_UTF8_IMPORT`].
 fn write_glue(glue_dir: &Path, build: &Path) -> Result {
     let js = read(&glue_dir.join("webrnn.js"))?;
     if !js.contains(GLUE_DEFAULT_URL) {
@@ -268,6 +272,9 @@ fn write_glue(glue_dir: &Path, build: &Path) -> Result {
         ));
     }
     let js = js.replace(GLUE_DEFAULT_URL, "throw new Error('webrnn: init() needs the compiled module');");
+    // An AudioWorkletGlobalScope has no TextDecoder / TextEncoder, which the glue creates when it
+    // is evaluated: it gets the platform's where they exist, UTF-8 stand-ins elsewhere.
+    let js = format!("{GLUE_UTF8_IMPORT}\n{js}");
     write(&build.join("glue.js"), &js)?;
     copy(&glue_dir.join("webrnn.d.ts"), &build.join("glue.d.ts"))
 }

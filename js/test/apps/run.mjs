@@ -1,7 +1,8 @@
 // The package as apps consume it (run by `cargo xtask test` after `pack`): `npm pack pkg/`, the
 // tarball installed into this folder, the app of shared/app.js built by each bundler, every build
 // opened in headless Chromium (playwright-core driving /usr/bin/chromium, never a downloaded
-// browser) and a golden GRU streamed through sessions of the bundled runtime; then tsc on a
+// browser) and a golden GRU streamed through sessions of the bundled runtime; the esbuild app under
+// a CSP with and without 'wasm-unsafe-eval'; wasmUrl answering 404 and HTML; then tsc on a
 // consumer under moduleResolution bundler and node16, and Node 20 importing the tarball installed
 // in a directory outside the repository.
 //
@@ -127,7 +128,10 @@ function serve(mounts) {
       res.writeHead(404, cors).end();
       return;
     }
-    res.writeHead(200, { ...cors, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': size });
+    // ?csp=wasm: the page's script-src allows 'self' and 'wasm-unsafe-eval'; ?csp=strict: 'self' only.
+    const csp = new URL(req.url, 'http://x').searchParams.get('csp');
+    const policy = csp && extname(file) === '.html' ? { 'Content-Security-Policy': `script-src 'self'${csp === 'wasm' ? " 'wasm-unsafe-eval'" : ''}` } : {};
+    res.writeHead(200, { ...cors, ...policy, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': size });
     createReadStream(file).pipe(res);
   });
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
@@ -165,21 +169,28 @@ async function openApp(browser, url, origin) {
   }
 }
 
-/** A page whose wasmUrl answers 404 or HTML must fail with an IoError naming the URL and the option. */
-async function badWasmUrl(browser, origin, wasmUrl, expect) {
+/** The error an app page ends with (it must end with one). */
+async function appError(browser, url) {
   const page = await browser.newPage();
   try {
-    await page.goto(`${origin}/apps/plain/index.html?wasmUrl=${encodeURIComponent(wasmUrl)}`);
+    await page.goto(url);
     await page.waitForFunction(() => document.body?.dataset.status, null, { timeout: 20_000 });
     const [status, result] = await page.evaluate(() => [document.body.dataset.status, document.body.dataset.result]);
-    const url = new URL(wasmUrl, origin).href;
-    if (status !== 'error' || !result.startsWith('IoError:') || !result.includes(url) || !result.includes('wasmUrl') || !result.includes(expect)) {
-      throw new Error(`expected an IoError naming ${url}, "${expect}" and wasmUrl; got ${status}: ${result}`);
-    }
-    return result.slice(0, 120) + '…';
+    if (status !== 'error') throw new Error(`${url}: expected an error, got ${status}: ${result}`);
+    return result;
   } finally {
     await page.close();
   }
+}
+
+/** A page whose wasmUrl answers 404 or HTML must fail with an IoError naming the URL and the option. */
+async function badWasmUrl(browser, origin, wasmUrl, expect) {
+  const result = await appError(browser, `${origin}/apps/plain/index.html?wasmUrl=${encodeURIComponent(wasmUrl)}`);
+  const url = new URL(wasmUrl, origin).href;
+  if (!result.startsWith('IoError:') || !result.includes(url) || !result.includes('wasmUrl') || !result.includes(expect)) {
+    throw new Error(`expected an IoError naming ${url}, "${expect}" and wasmUrl; got ${result}`);
+  }
+  return result.slice(0, 120) + '…';
 }
 
 console.log('js apps tests:');
@@ -231,6 +242,15 @@ try {
     const detail = await openApp(browser, `${devUrl}index.html`, origin);
     const prebundled = readdirSync(join(APPS, 'node_modules/.vite/deps')).some((f) => f.startsWith('webrnn'));
     return `${detail}; webrnn pre-bundled: ${prebundled}`;
+  });
+  // The esbuild app has no inline script, so script-src 'self' lets it run.
+  await check("chromium: CSP script-src 'self' 'wasm-unsafe-eval'", () => openApp(browser, `${origin}${pages.esbuild}?csp=wasm`, origin));
+  await check("chromium: CSP without 'wasm-unsafe-eval': a typed error naming it", async () => {
+    const result = await appError(browser, `${origin}${pages.esbuild}?csp=strict`);
+    if (!result.startsWith('BackendUnavailableError:') || !result.includes('Content Security Policy') || !result.includes("'wasm-unsafe-eval'")) {
+      throw new Error(`expected a BackendUnavailableError naming the CSP and 'wasm-unsafe-eval', got ${result}`);
+    }
+    return result.slice(0, 140) + '…';
   });
   await check('chromium: wasmUrl answering 404', () => badWasmUrl(browser, origin, '/apps/nowhere/', 'HTTP 404'));
   await check('chromium: wasmUrl answering HTML', () => badWasmUrl(browser, origin, '/apps/plain/index.html', 'HTML'));

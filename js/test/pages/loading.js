@@ -135,3 +135,49 @@ export async function gpuSnapshot() {
   cpu.dispose();
   return `saveState after awaited run, step and stepBatch on WebGPU = CPU within ${worst.toExponential(1)}`;
 }
+
+/**
+ * `import { Runtime } from 'webrnn'` in an AudioWorkletGlobalScope, `Runtime.create({ wasmModule })`
+ * there with the page's compiled module, and a session stepped from process() in an
+ * OfflineAudioContext: the outputs equal the page's.
+ */
+export async function worklet() {
+  const bytes = new Uint8Array(await (await fetch(GRU)).arrayBuffer());
+  const module = await Runtime.compile();
+  const ctx = new OfflineAudioContext(1, 8000, 8000);
+  await ctx.audioWorklet.addModule('/js/test/pages/worklet.js');
+  const node = new AudioWorkletNode(ctx, 'webrnn', { processorOptions: { module, model: bytes } });
+  node.connect(ctx.destination);
+  const messages = [];
+  const message = (pick) =>
+    new Promise((resolve, reject) => {
+      const look = () => {
+        const m = messages.find((m) => m.error || pick(m));
+        if (m?.error) reject(new Error(`worklet: ${m.error}`));
+        else if (m) resolve(m);
+        else setTimeout(look, 5);
+      };
+      look();
+    });
+  node.port.onmessage = (e) => messages.push(e.data);
+  // Rendering waits at 16 ms for the processor's runtime, then runs on while it steps.
+  ctx.suspend(0.016).then(async () => {
+    await message((m) => m.ready).catch(() => undefined);
+    await ctx.resume();
+  });
+  const rendered = ctx.startRendering();
+  const ready = await message((m) => m.ready);
+  const { outputs } = await message((m) => m.outputs);
+  await rendered;
+  assert(ready.scope, 'the worklet scope has no TextDecoder, URL or fetch');
+  assert(ready.store === 'StorageError (storage)', `openStore in the worklet: ${ready.store}`);
+  const rt = await Runtime.create({ backend: 'cpu' });
+  const s = (await rt.loadModel(bytes)).createSession();
+  let worst = 0;
+  for (let t = 0; t < outputs.length; t++) {
+    const y = await s.step(new Int32Array([(t * 7 + 3) % 37]));
+    worst = Math.max(worst, ...Array.from(y, (v, i) => Math.abs(v - outputs[t][i])));
+  }
+  assert(outputs.length === 12 && worst < 1e-5, `${outputs.length} worklet steps, max |diff| vs the page ${worst}`);
+  return `variant ${ready.variant} in the worklet, 12 steps from process() = the page's (max |diff| ${worst.toExponential(1)}); openStore: ${ready.store}`;
+}
