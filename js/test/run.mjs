@@ -202,6 +202,32 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: model upgrade`, () => call(page, 'upgrade'));
     await check(`${label}: store bounds`, () => call(page, 'bounds'));
     await check(`${label}: worker`, () => call(page, 'worker'));
+    await check(`${label}: module service worker, and offline after the first visit`, async () => {
+      const offline = await browser.newContext();
+      try {
+        const p = await offline.newPage();
+        const verdict = async () => {
+          await p.waitForFunction(() => document.body?.dataset.status, null, { timeout: 20_000 });
+          const [status, result] = await p.evaluate(() => [document.body.dataset.status, document.body.dataset.result]);
+          if (status !== 'ok') throw new Error(result);
+          return JSON.parse(result);
+        };
+        await p.goto(`${origin}/js/test/pages/offline/index.html`);
+        const first = await verdict();
+        const worker = await p.evaluate(async () => (await import('./app.js')).fromWorker());
+        const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+        if (!same(worker.outputs, first.outputs)) throw new Error('the service worker computed other outputs than the page');
+        await offline.setOffline(true);
+        await p.reload();
+        const second = await verdict();
+        if (!second.controlled || !same(second.outputs, first.outputs)) throw new Error(`offline: ${JSON.stringify(second).slice(0, 200)}`);
+        const uncached = await p.evaluate(() => fetch('/pkg/package.json').then(() => 'fetched', () => 'failed'));
+        if (uncached !== 'failed') throw new Error('an uncached file was fetched: the browser was not offline');
+        return `webrnn (${worker.variant}) in a module service worker = the page; offline reload from the cache: same outputs`;
+      } finally {
+        await offline.close();
+      }
+    });
     await check(`${label}: AudioWorklet (OfflineAudioContext)`, async () => {
       const fresh = await open();
       try {
