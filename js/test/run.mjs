@@ -5,7 +5,11 @@
 //   3. Node 20: node.mjs (golden cases, also with int8 weights; typed errors);
 //   4. headless Chromium (playwright-core driving /usr/bin/chromium), without and with WebGPU:
 //      golden cases, int8 weights, API errors, reload persistence, two tabs, a corrupted record, a
-//      quota failure and an interrupted save, a model upgrade, store bounds, a Worker, variant choice.
+//      quota failure and an interrupted save, a model upgrade, store bounds, a Worker, variant choice,
+//      a module service worker and the app offline (pages/offline/), an AudioWorklet, the loading
+//      options (pages/loading.js), and on WebGPU saveState right after an awaited call.
+//
+// The package as apps build it (bundlers, tsc consumers, Node from the tarball): apps/run.mjs.
 //
 // Usage: node js/test/run.mjs [--only NAME]   (CHROMIUM=path overrides the browser)
 
