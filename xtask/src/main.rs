@@ -140,7 +140,7 @@ fn test(root: &Path) -> Result {
         ("cargo test", |root| {
             run(Command::new("cargo").args(["test", "--workspace"]).env("WEBRNN_REQUIRE_GPU", "1").current_dir(root))
         }),
-        ("wasm cpu kernel tests", wasm_cpu_kernel_tests),
+        ("wasm browser tests (wasm-pack test)", wasm_browser_tests),
         ("demo e2e test", demo_e2e),
         ("js tests", js_tests),
         ("js apps tests", js_apps_tests),
@@ -288,14 +288,16 @@ fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
-/// The CPU kernels' differential tests (lib unit tests, so the same bodies as natively) in headless
-/// Chromium, built with simd128 + relaxed-simd so the scalar, simd128 and relaxed paths all run.
-fn wasm_cpu_kernel_tests(root: &Path) -> Result {
-    run(Command::new("cargo")
-        .args(["test", "--package", "webrnn", "--lib", "--target", "wasm32-unknown-unknown", "--", "cpu::"])
+/// The crate's browser tests, run by the standard command `wasm-pack test --headless --chrome`
+/// (it builds every target of the package for wasm32; the native-only ones build empty there) in
+/// headless Chromium with the flags of webdriver.json: the CPU kernels' differential tests (lib
+/// unit tests, so the same bodies as natively) and tests/cpu_kernels.rs. Built with simd128 +
+/// relaxed-simd so the scalar, simd128 and relaxed paths all run.
+fn wasm_browser_tests(root: &Path) -> Result {
+    run(Command::new("wasm-pack")
+        .args(["test", "--headless", "--chrome"])
         .env("RUSTFLAGS", concat!("-C target-feature=+simd128,+relaxed-simd ", pack::simd_codegen!()))
         .env("CARGO_TARGET_DIR", root.join("target/wasm-cpu-tests"))
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
         .current_dir(root))
 }
 
