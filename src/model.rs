@@ -191,14 +191,14 @@ impl Model {
         Ok(Self::from_graph_with(graph, Source::Onnx(info), &options.state))
     }
 
-    /// Loads an ONNX file, reading external data from files beside it.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// Loads an ONNX file, reading external data from files beside it. (It compiles on wasm32,
+    /// so that every target of the package builds there, as `wasm-pack test` needs; in a browser
+    /// there is no file system and it is an [`Error::Io`].)
     pub fn from_onnx_file(path: &std::path::Path) -> Result<Model> {
         Self::from_onnx_file_with(path, &LoadOptions::default())
     }
 
     /// [`Model::from_onnx_file`] with load options.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_onnx_file_with(path: &std::path::Path, options: &LoadOptions) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();

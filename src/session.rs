@@ -46,6 +46,8 @@ pub struct Session {
     host_version: u64,
     /// The calls from `host_version` to `version`, to replay.
     journal: Vec<Journaled>,
+    /// Bring the newest state back with every call's outputs ([`Session::set_read_back`]).
+    read_back: bool,
 }
 
 /// One call's inputs for one session.
@@ -67,6 +69,7 @@ impl Clone for Session {
             version: self.version,
             host_version: self.host_version,
             journal: self.journal.clone(),
+            read_back: self.read_back,
         }
     }
 }
@@ -262,6 +265,7 @@ impl Model {
             version,
             host_version: version,
             journal: Vec::new(),
+            read_back: false,
         })
     }
 
@@ -328,7 +332,7 @@ impl Model {
             versions: sessions.iter().map(|s| s.version).collect(),
             host_valid: sessions.iter().map(|s| !s.stale()).collect(),
             next: fresh(),
-            read_back: sessions.iter().any(|s| s.journal.len() + 1 >= JOURNAL_CALLS),
+            read_back: sessions.iter().any(|s| s.read_back || s.journal.len() + 1 >= JOURNAL_CALLS),
             read_nodes: plan.state_readers.clone(),
         });
         // A copy of the inputs only where the state may stay on the device: to run the call again
@@ -524,6 +528,15 @@ impl Session {
         self.state.iter_mut().for_each(|v| *v = 0.0);
         self.steps = 0;
         self.host_changed();
+    }
+
+    /// With `on`, every call brings this session's newest state back to the host with its outputs
+    /// (in the same read of the device, so no extra wait): the host copy is never behind once a
+    /// call has settled, and [`Session::state`] and snapshots work without a sync, as on the CPU.
+    /// The JS API turns it on for every session; off (the default), the state stays on the device
+    /// between calls and comes back every [`JOURNAL_CALLS`] calls or on a sync.
+    pub fn set_read_back(&mut self, on: bool) {
+        self.read_back = on;
     }
 
     /// Whether the newest state is on the device only ([`Model::sync_async`] brings it back).

@@ -402,7 +402,10 @@ impl Model {
     /// A new session with zero state; returns its id.
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&mut self) -> Result<u32, JsError> {
-        let s = self.inner.create_session().map_err(err)?;
+        let mut s = self.inner.create_session().map_err(err)?;
+        // After an awaited call the host copy is current on every backend, so `saveState` works
+        // on WebGPU as on the CPU (the state comes back in the outputs' read).
+        s.set_read_back(true);
         let mut t = self.table.try_borrow_mut().map_err(|_| err(busy()))?;
         let id = t.next_id;
         t.next_id = t.next_id.wrapping_add(1).max(1);

@@ -1,6 +1,8 @@
 //! The GPU backend against its CPU twin and the scalar reference (atol 1e-4, rtol 1e-3), on the
 //! sizes that break kernels: hidden 1, 3, 63, 64, 65, 257; batches 1..300; 1,000 steps; |x| up
 //! to 1e4. Needs an adapter (lavapipe natively): see `gpu_common::gpu_or_skip`.
+//! Native only: it blocks on the device (webrnn::gpu::block_on) (on wasm32, `wasm-pack test` builds it empty).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod gpu_common;
 

@@ -15,10 +15,27 @@ export interface LoadProgress {
 
 export type ProgressCallback = (progress: LoadProgress) => void;
 
+/**
+ * What an aborted load rejects with, as `fetch` does: the signal's reason when it is an
+ * `AbortError` DOMException (the default reason), else a DOMException named `AbortError`.
+ */
+export function abortError(signal: AbortSignal, what: string): DOMException {
+  const reason: unknown = signal.reason;
+  if (reason instanceof DOMException && reason.name === 'AbortError') return reason;
+  return new DOMException(`${what}: aborted${reason === undefined ? '' : ` (${String(reason)})`}`, 'AbortError');
+}
+
+/** Throws the AbortError if `signal` has been aborted. */
+export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortError(signal, what);
+}
+
 export async function fetchBytes(url: URL, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<Uint8Array> {
   const file = url.href;
+  checkAborted(signal, file);
   if (url.protocol === 'file:') {
     const bytes = await readFileUrl(url);
+    checkAborted(signal, file);
     onProgress?.({ file, loaded: bytes.length, total: bytes.length });
     return bytes;
   }
@@ -26,6 +43,7 @@ export async function fetchBytes(url: URL, onProgress?: ProgressCallback, signal
   try {
     response = await fetch(url, signal ? { signal } : {});
   } catch (e) {
+    checkAborted(signal, file);
     throw new IoError(`${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   if (!response.ok) throw new IoError(`${file}: HTTP ${response.status} ${response.statusText}`.trim());
@@ -51,6 +69,7 @@ export async function fetchBytes(url: URL, onProgress?: ProgressCallback, signal
       progress(loaded);
     }
   } catch (e) {
+    checkAborted(signal, file);
     throw new IoError(`${file}: download interrupted: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   if (chunks.length === 1) return chunks[0]!;

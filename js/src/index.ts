@@ -24,7 +24,7 @@ export type { MismatchEvent, StoreOptions, StoredSession } from './store.js';
 export type { LoadProgress, ProgressCallback } from './fetch.js';
 export type { LatencyStats } from './stats.js';
 export { VARIANTS } from './wasm.js';
-export type { BuildInfo, WasmOptions, WasmVariant } from './wasm.js';
+export type { BuildInfo, WasmOptions, WasmUrl, WasmVariant } from './wasm.js';
 export {
   BackendUnavailableError,
   CorruptStateError,

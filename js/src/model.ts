@@ -258,9 +258,9 @@ export class Model {
 
   /**
    * Resolves when every call made so far on this model has settled (on WebGPU they are queued;
-   * on the CPU there is never anything pending). Save or snapshot after it: on WebGPU a session's
-   * state stays on the GPU between calls, and `idle()` also brings it back for `saveState`
-   * (`StateStore.save` waits for it on its own).
+   * on the CPU there is never anything pending). Every call brings its sessions' state back with
+   * its outputs, so `saveState` works once the call has settled; `idle()` also brings back any
+   * state still on the GPU only (`StateStore.save` waits for it on its own).
    */
   idle(): Promise<void> {
     if (this.#gpu === null) return this.#queue.then(() => undefined);
@@ -279,6 +279,11 @@ export class Model {
     } catch {
       // Only after an internal error; the memory is lost, nothing else.
     }
+  }
+
+  /** `using model = await rt.loadModel(...)` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   get disposed(): boolean {
@@ -479,9 +484,9 @@ export class Session {
   }
 
   /**
-   * The state as a snapshot: versioned, bound to the model's fingerprint, checksummed. On WebGPU
-   * `await model.idle()` first (the newest state is on the GPU until then; this throws
-   * InvalidArgumentError saying so).
+   * The state as a snapshot: versioned, bound to the model's fingerprint, checksummed. Works on
+   * every backend once the session's calls have settled (on WebGPU each call brings the state
+   * back with its outputs); with a call still in flight it throws InvalidArgumentError.
    */
   saveState(): Uint8Array {
     this.#check();
@@ -520,6 +525,11 @@ export class Session {
         // Only after an internal error (see Model._call).
       }
     }
+  }
+
+  /** `using s = model.createSession()` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** @internal Keeps copies of the last `keepInputs` steps of `input`. */

@@ -3,12 +3,13 @@
 
 import { Model as WasmModel, destroyGpuForTesting, gpuSelfTest, gpuStatus, initGpu } from 'webrnn-wasm';
 
-import { BackendUnavailableError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
-import { fetchBytes, type ProgressCallback } from './fetch.js';
+import { BackendUnavailableError, DisposedError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
+import { checkAborted, fetchBytes, type ProgressCallback } from './fetch.js';
 import { Model } from './model.js';
 import { Counters, type LatencyStats } from './stats.js';
 import { StateStore, type StoreOptions } from './store.js';
-import { baseUrl, loadWasm, wasmMemoryBytes, type BuildInfo, type WasmOptions } from './wasm.js';
+import { Utf8Decoder, isUrl } from './utf8.js';
+import { baseUrl, compileBest, loadWasm, wasmMemoryBytes, type BuildInfo, type WasmOptions } from './wasm.js';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'cpu';
 export type BackendName = 'webgpu' | 'cpu-simd' | 'cpu-scalar';
@@ -29,6 +30,12 @@ export interface RuntimeOptions extends WasmOptions {
    * on the CPU. The runtime also dispatches a `devicelost` event.
    */
   onDeviceLost?: (info: DeviceLostInfo) => void;
+  /**
+   * The compiled wasm module to instantiate (from `Runtime.compile`, e.g. posted to a worker or
+   * passed to an AudioWorklet processor): nothing is fetched, `variant` and `wasmUrl` are not
+   * used to find it.
+   */
+  wasmModule?: WebAssembly.Module;
 }
 
 export interface DeviceLostInfo {
@@ -193,6 +200,9 @@ export class Runtime extends EventTarget {
   readonly gpuError: string | null;
   #counters = new Counters();
   #gpu: GpuState;
+  /** Models loaded by this runtime, disposed with it. */
+  #models = new Set<Model>();
+  #disposed = false;
 
   private constructor(
     backend: BackendName,
@@ -230,6 +240,15 @@ export class Runtime extends EventTarget {
     return this.#backend;
   }
 
+  /**
+   * Fetches and compiles the best wasm variant for this engine (or the one `variant` names, from
+   * where `wasmUrl` says) without instantiating it: the module can be posted to a worker or an
+   * AudioWorklet and given to `Runtime.create({ wasmModule })` there.
+   */
+  static async compile(options: WasmOptions = {}): Promise<WebAssembly.Module> {
+    return (await compileBest(options)).module;
+  }
+
   /** Loads the wasm module (once per page or worker) and picks the backend. */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     const request = options.backend ?? 'auto';
@@ -265,8 +284,13 @@ export class Runtime extends EventTarget {
     return new Runtime(backend, cpu, variant.name, info, adapter, gpu, options.onDeviceLost);
   }
 
-  /** Loads an ONNX model (with external data) or a safetensors state dict with its config. */
+  /**
+   * Loads an ONNX model (with external data) or a safetensors state dict with its config. Aborted
+   * through `options.signal`, it rejects with a DOMException named `AbortError`, as `fetch` does.
+   */
   async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+    this.#check();
+    checkAborted(options.signal, 'loadModel');
     const weights = options.weights ?? 'f32';
     if (weights !== 'f32' && weights !== 'int8') {
       throw new InvalidArgumentError(`unknown weights '${String(weights)}' (f32, int8)`);
@@ -289,8 +313,15 @@ export class Runtime extends EventTarget {
       } else {
         throw new InvalidArgumentError(`unknown model format '${String(format)}' (onnx, safetensors)`);
       }
-      return new Model(wasm, this.#counters, backend === 'gpu' ? this.#gpu : null);
+      const model = new Model(wasm, this.#counters, backend === 'gpu' ? this.#gpu : null);
+      if (options.signal?.aborted) {
+        model.dispose();
+        checkAborted(options.signal, 'loadModel');
+      }
+      this.#models.add(model);
+      return model;
     } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
       this.#counters.errors++;
       throw fromWasm(e);
     }
@@ -322,6 +353,31 @@ export class Runtime extends EventTarget {
     if (this.gpuAdapter !== null) this.#gpu.check();
   }
 
+  /**
+   * Disposes every model this runtime loaded (and their sessions); `loadModel` then throws
+   * DisposedError. The wasm module stays loaded for the page: `Runtime.create` is cheap after it.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const m of this.#models) m.dispose();
+    this.#models.clear();
+  }
+
+  /** `using rt = await Runtime.create()` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError('the runtime is disposed');
+    for (const m of this.#models) if (m.disposed) this.#models.delete(m);
+  }
+
   /** Opens (creating if needed) an IndexedDB-backed store of session states named `name`. */
   openStore(name: string, options: StoreOptions = {}): Promise<StateStore> {
     return StateStore.open(name, options);
@@ -351,7 +407,7 @@ function gpuStats(): RuntimeStats['gpu'] {
 }
 
 function sourceUrl(source: ModelSource): URL | undefined {
-  if (typeof source === 'string' || source instanceof URL) {
+  if (typeof source === 'string' || isUrl(source)) {
     try {
       return new URL(source, baseUrl());
     } catch (e) {
@@ -380,14 +436,14 @@ async function readConfig(options: LoadOptions, modelUrl: URL | undefined): Prom
     if (c.trimStart().startsWith('{')) return c;
     return text(await fetchBytes(new URL(c, modelUrl ?? baseUrl()), options.onProgress, options.signal));
   }
-  if (c instanceof URL) return text(await fetchBytes(c, options.onProgress, options.signal));
+  if (isUrl(c)) return text(await fetchBytes(c, options.onProgress, options.signal));
   if (c !== undefined && c !== null) return JSON.stringify(c);
   if (modelUrl) return text(await fetchBytes(new URL('config.json', modelUrl), options.onProgress, options.signal));
   throw new InvalidArgumentError('a safetensors state dict needs its JSON config (options.config)');
 }
 
 function text(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return new Utf8Decoder().decode(bytes);
 }
 
 const MAX_EXTERNAL_FILES = 64;

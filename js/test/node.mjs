@@ -4,7 +4,7 @@
 
 import { readFile, readdir } from 'node:fs/promises';
 
-import { InvalidArgumentError, Runtime, ShapeError, StorageError } from '../../pkg/webrnn.js';
+import { InvalidArgumentError, Runtime, ShapeError, StorageError } from '../../pkg/webrnn.node.js';
 import { checkGolden } from './pages/golden.js';
 
 const golden = new URL('../../tests/data/golden/', import.meta.url);

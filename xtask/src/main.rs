@@ -130,7 +130,7 @@ fn demo_port(args: &[String]) -> Result<u16> {
 /// `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 fn test(root: &Path) -> Result {
     type Step = (&'static str, fn(&Path) -> Result);
-    let steps: [Step; 9] = [
+    let steps: [Step; 10] = [
         ("setup", setup::setup),
         ("fmt", |root| cargo(root, &["fmt", "--all", "--", "--check"])),
         ("clippy", |root| cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
@@ -156,9 +156,10 @@ fn test(root: &Path) -> Result {
             run(Command::new("cargo").args(["test", "--workspace"]).env("WEBRNN_REQUIRE_GPU", "1").current_dir(root))
         }),
         ("fuzz (short)", fuzz::ci),
-        ("wasm cpu kernel tests", wasm_cpu_kernel_tests),
+        ("wasm browser tests (wasm-pack test)", wasm_browser_tests),
         ("demo e2e test", demo_e2e),
         ("js tests", js_tests),
+        ("js apps tests", js_apps_tests),
     ];
 
     let started = Instant::now();
@@ -237,6 +238,17 @@ fn js_tests(root: &Path) -> Result {
     run(Command::new("node").arg("js/test/run.mjs").current_dir(root))
 }
 
+/// The package as apps consume it (js/test/apps/run.mjs): the tarball of `pkg/` built into a tiny
+/// app by Vite (build and dev server), webpack, Rollup and esbuild and loaded by a plain script
+/// page, each streaming a golden GRU in headless Chromium; tsc on a consumer; Node 20 from the
+/// tarball installed outside the repository.
+fn js_apps_tests(root: &Path) -> Result {
+    if !root.join("pkg/webrnn.js").is_file() {
+        pack::pack(root)?;
+    }
+    run(Command::new("node").arg("js/test/apps/run.mjs").current_dir(root))
+}
+
 fn cargo(root: &Path, args: &[&str]) -> Result {
     run(Command::new("cargo").args(args).current_dir(root))
 }
@@ -292,14 +304,16 @@ fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
-/// The CPU kernels' differential tests (lib unit tests, so the same bodies as natively) in headless
-/// Chromium, built with simd128 + relaxed-simd so the scalar, simd128 and relaxed paths all run.
-fn wasm_cpu_kernel_tests(root: &Path) -> Result {
-    run(Command::new("cargo")
-        .args(["test", "--package", "webrnn", "--lib", "--target", "wasm32-unknown-unknown", "--", "cpu::"])
+/// The crate's browser tests, run by the standard command `wasm-pack test --headless --chrome`
+/// (it builds every target of the package for wasm32; the native-only ones build empty there) in
+/// headless Chromium with the flags of webdriver.json: the CPU kernels' differential tests (lib
+/// unit tests, so the same bodies as natively) and tests/cpu_kernels.rs. Built with simd128 +
+/// relaxed-simd so the scalar, simd128 and relaxed paths all run.
+fn wasm_browser_tests(root: &Path) -> Result {
+    run(Command::new("wasm-pack")
+        .args(["test", "--headless", "--chrome"])
         .env("RUSTFLAGS", concat!("-C target-feature=+simd128,+relaxed-simd ", pack::simd_codegen!()))
         .env("CARGO_TARGET_DIR", root.join("target/wasm-cpu-tests"))
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
         .current_dir(root))
 }
 

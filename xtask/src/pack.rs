@@ -4,11 +4,15 @@
 //!    `RUSTFLAGS` and target dir), bound by `wasm-bindgen --target web` into `js/build/wasm/<name>/`
 //!    and optimised by wasm-opt; its `.wasm` is copied into `pkg/`. The variants share one
 //!    JavaScript glue (checked: the glue files must be identical).
-//! 2. esbuild bundles the TypeScript layer (`js/src/index.ts`), the glue and the small npm
-//!    dependencies into one ES module, `pkg/webrnn.js`, with the list of shipped variants built in;
-//!    at run time the loader takes the first variant the engine validates.
+//! 2. esbuild bundles the TypeScript layer (`js/src/index.ts`), the glue (its default wasm URL
+//!    removed) and the small npm dependencies into one ES module, `pkg/webrnn.js`, with the list
+//!    of shipped variants built in (`js/build/wasm/variants.js`), each variant's URL a fixed string
+//!    `new URL('./<file>', import.meta.url)` that bundlers copy; at run time the loader takes the
+//!    first variant the engine validates. `js/src/node.ts` makes the Node entry, `webrnn.node.js`
+//!    (the same plus a file: reader), so that the browser entry has no `node:` import.
 //! 3. tsc writes the declarations into `pkg/types/`; `pkg/webrnn.d.ts` re-exports them.
-//! 4. package.json and README.md; then the gzipped size of what an app downloads (the JS and the
+//! 4. package.json (conditional exports: `types`, `node`, `browser`, `./*.wasm`), README.md and
+//!    the licence files; then the gzipped size of what an app downloads (the JS and the
 //!    largest variant), which must stay within [`SIZE_BUDGET`].
 //!
 //! `WEBRNN_VARIANTS=base,relaxed-simd cargo xtask pack` builds the named variants only.
@@ -100,6 +104,9 @@ const LOCAL_WASM_OPT: &str = "xtask/node_modules/.bin/wasm-opt";
 /// fails in the browser at `init()`.
 const MIN_WASM_OPT: u32 = 132;
 
+/// Shipped in the package, from the repository root (`license = "MIT OR Apache-2.0"`).
+const LICENCES: &[&str] = &["LICENSE-MIT", "LICENSE-APACHE"];
+
 const ESBUILD: &str = "js/node_modules/.bin/esbuild";
 const TSC: &str = "js/node_modules/.bin/tsc";
 
@@ -143,22 +150,28 @@ pub fn pack(root: &Path) -> Result {
         shipped.push(v);
     }
     let (glue_dir, _) = glue.ok_or("no wasm variant is enabled")?;
+    write_glue(&glue_dir, &build)?;
+    write(&build.join("variants.js"), &variants_module(&shipped))?;
+    write(&build.join("variants.d.ts"), VARIANTS_DTS)?;
 
-    let variants: Vec<String> = shipped
-        .iter()
-        .map(|v| {
-            let features: Vec<String> = v.features.iter().map(|f| format!("\"{f}\"")).collect();
-            format!(r#"{{"name":"{}","file":"{}","features":[{}]}}"#, v.name, v.file, features.join(","))
-        })
-        .collect();
-    run(Command::new(root.join(ESBUILD))
-        .current_dir(root)
-        .args(["js/src/index.ts", "--bundle", "--format=esm", "--platform=browser", "--target=es2022"])
-        .args(["--minify-syntax", "--minify-whitespace", "--external:node:*", "--legal-comments=none"])
-        .arg(format!("--alias:webrnn-wasm=./{}", rel(root, &glue_dir.join("webrnn.js"))))
-        .arg(format!("--define:__WEBRNN_VARIANTS__=[{}]", variants.join(",")))
-        .arg("--outfile=pkg/webrnn.js")
-        .arg("--log-level=warning"))?;
+    // Two entries of one code base: the browser's (no `node:` import) and Node's (a file reader).
+    for (entry, out, platform) in [("index", "webrnn.js", "browser"), ("node", "webrnn.node.js", "node")] {
+        run(Command::new(root.join(ESBUILD))
+            .current_dir(root)
+            .arg(format!("js/src/{entry}.ts"))
+            .args(["--bundle", "--format=esm", "--target=es2022"])
+            .arg(format!("--platform={platform}"))
+            .args(["--minify-syntax", "--minify-whitespace", "--external:node:*", "--legal-comments=none"])
+            .arg("--alias:webrnn-wasm=./js/build/wasm/glue.js")
+            .arg("--alias:webrnn-variants=./js/build/wasm/variants.js")
+            .arg(format!("--outfile=pkg/{out}"))
+            .arg("--log-level=warning"))?;
+    }
+    let browser = read(&pkg.join("webrnn.js"))?;
+    if let Some(at) = browser.find("\"node:").or_else(|| browser.find("'node:")) {
+        let context: String = browser[at..].chars().take(40).collect();
+        return Err(format!("pkg/webrnn.js imports a Node built-in: {context}…"));
+    }
     run(Command::new(root.join(TSC)).current_dir(root).args([
         "-p",
         "js/tsconfig.json",
@@ -166,9 +179,17 @@ pub fn pack(root: &Path) -> Result {
         "--outDir",
         "pkg/types",
     ]))?;
-    write(&pkg.join("webrnn.d.ts"), "export * from './types/index.js';\n")?;
+    // Runtime, Model and Session are Disposable: their declarations name `Symbol.dispose`, which
+    // a consumer's `lib` may lack (it is in TypeScript's esnext.disposable, 5.2+).
+    write(
+        &pkg.join("webrnn.d.ts"),
+        "/// <reference lib=\"esnext.disposable\" />\nexport * from './types/index.js';\n",
+    )?;
     write(&pkg.join("package.json"), &package_json(root, &shipped)?)?;
     copy(&root.join("js/README.md"), &pkg.join("README.md"))?;
+    for licence in LICENCES {
+        copy(&root.join(licence), &pkg.join(licence))?;
+    }
 
     report_size(root, &pkg, &shipped)
 }
@@ -233,6 +254,55 @@ fn wasm_opt(root: &Path) -> Option<PathBuf> {
     (number >= MIN_WASM_OPT).then(|| PathBuf::from("wasm-opt"))
 }
 
+/// The default URL wasm-bindgen's glue falls back to when `init()` gets no module. The loader
+/// always passes one, and this fixed-string URL would make bundlers copy (or fail to find)
+/// `webrnn_bg.wasm` whether or not the base variant ships.
+const GLUE_DEFAULT_URL: &str = "module_or_path = new URL('webrnn_bg.wasm', import.meta.url);";
+
+const GLUE_UTF8_IMPORT: &str =
+    "import { Utf8Decoder as TextDecoder, Utf8Encoder as TextEncoder } from '../../src/utf8.ts';";
+
+/// The shared glue, as `js/build/wasm/glue.js` (+ `.d.ts`), without its default wasm URL and with
+/// [`GLUE_UTF8_IMPORT`].
+fn write_glue(glue_dir: &Path, build: &Path) -> Result {
+    let js = read(&glue_dir.join("webrnn.js"))?;
+    if !js.contains(GLUE_DEFAULT_URL) {
+        return Err(format!(
+            "the wasm-bindgen glue has no `{GLUE_DEFAULT_URL}` to remove (a new wasm-bindgen?): check xtask/src/pack.rs"
+        ));
+    }
+    let js = js.replace(GLUE_DEFAULT_URL, "throw new Error('webrnn: init() needs the compiled module');");
+    // An AudioWorkletGlobalScope has no TextDecoder / TextEncoder, which the glue creates when it
+    // is evaluated: it gets the platform's where they exist, UTF-8 stand-ins elsewhere.
+    let js = format!("{GLUE_UTF8_IMPORT}\n{js}");
+    write(&build.join("glue.js"), &js)?;
+    copy(&glue_dir.join("webrnn.d.ts"), &build.join("glue.d.ts"))
+}
+
+/// `js/build/wasm/variants.js`, the module `webrnn-variants`: the shipped variants, fastest first, each
+/// with its URL as a literal `new URL('./<file>', import.meta.url)` so that bundlers see every file.
+const VARIANTS_DTS: &str =
+    "export declare const SHIPPED: { name: string; file: string; features: string[]; url: () => URL }[];\n";
+
+fn variants_module(shipped: &[&WasmVariant]) -> String {
+    let mut out = String::from(
+        "// Written by `cargo xtask pack` (xtask/src/pack.rs): the wasm variants in pkg/, fastest first.\n\
+         export const SHIPPED = [\n",
+    );
+    for v in shipped {
+        let features: Vec<String> = v.features.iter().map(|f| format!("'{f}'")).collect();
+        out.push_str(&format!(
+            "  {{ name: '{}', file: '{}', features: [{}], url: () => new URL('./{}', import.meta.url) }},\n",
+            v.name,
+            v.file,
+            features.join(", "),
+            v.file
+        ));
+    }
+    out.push_str("];\n");
+    out
+}
+
 fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
     let manifest = read(&root.join("Cargo.toml"))?;
     let field = |key: &str| {
@@ -242,7 +312,8 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
             .unwrap_or_default()
             .to_string()
     };
-    let mut files = vec!["webrnn.js".to_string(), "webrnn.d.ts".to_string(), "types/".to_string()];
+    let mut files: Vec<String> = ["webrnn.js", "webrnn.node.js", "webrnn.d.ts", "types/"].map(String::from).to_vec();
+    files.extend(LICENCES.iter().map(|l| l.to_string()));
     files.extend(shipped.iter().map(|v| v.file.to_string()));
     let quoted: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
     Ok(format!(
@@ -257,8 +328,11 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
   "exports": {{
     ".": {{
       "types": "./webrnn.d.ts",
+      "node": "./webrnn.node.js",
+      "browser": "./webrnn.js",
       "default": "./webrnn.js"
     }},
+    "./*.wasm": "./*.wasm",
     "./package.json": "./package.json"
   }},
   "files": [{files}],
@@ -285,7 +359,8 @@ fn report_size(root: &Path, pkg: &Path, shipped: &[&WasmVariant]) -> Result {
         println!("pack: {name:<30} {:>10}  gzip {:>10}", kib(size), kib(gzip));
         gz.insert(file.file_name().unwrap_or_default().to_string_lossy().into_owned(), gzip);
     }
-    let js: u64 = gz.iter().filter(|(k, _)| k.ends_with(".js")).map(|(_, v)| v).sum();
+    // The browser entry; webrnn.node.js is Node's.
+    let js = gz.get("webrnn.js").copied().unwrap_or(0);
     let wasm = shipped.iter().filter_map(|v| gz.get(v.file)).copied().max().unwrap_or(0);
     let total = js + wasm;
     println!(

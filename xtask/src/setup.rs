@@ -17,7 +17,7 @@ const DEBIAN_PACKAGES: &[&str] = &["chromium", "chromium-driver", "mesa-vulkan-d
 
 /// Folders whose package.json dependencies are installed with npm (skipped where none exists).
 /// xtask/package.json brings a current binaryen (wasm-opt) for `pack`.
-const NPM_DIRS: &[&str] = &["xtask", ".", "www", "js", "bench"];
+const NPM_DIRS: &[&str] = &["xtask", ".", "www", "js", "js/test/apps", "bench"];
 
 pub fn setup(root: &Path) -> Result {
     println!("setup:");

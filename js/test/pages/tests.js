@@ -201,8 +201,12 @@ export async function deviceLoss() {
   const [gm, cm] = [await r.loadModel(GRU), await cpu.loadModel(GRU)];
   const [sg, sc] = [gm.createSession(), cm.createSession()];
   for (let t = 0; t < 5; t++) await Promise.all([sg.step(tokens(t)), sc.step(tokens(t))]);
-  // The newest state is on the GPU only: what the loss takes, the session rebuilds on the CPU.
-  await rejects('a snapshot of a state on the GPU', () => sg.saveState(), InvalidArgumentError, 'invalid_argument');
+  // Each settled call brought the state back with its outputs (#14): a snapshot works before the
+  // loss as on the CPU, and the loss takes nothing the session needs. (Rebuilding a state that
+  // is on the device only, from the journal, is the Rust API's path: tests/ cover it natively.)
+  const before = stateOf(sg);
+  const want = stateOf(sc);
+  assert(before.every((v, i) => Math.abs(v - want[i]) <= 1e-4), 'the GPU snapshot before the loss = the CPU state');
   const runsBefore = r.stats().gpu.gpuRuns;
   r._destroyGpuForTesting();
   for (let i = 0; i < 100 && !r.stats().gpu.lost; i++) await new Promise((ok) => setTimeout(ok, 50));

@@ -1,0 +1,34 @@
+// The app every bundler builds (js/test/apps/run.mjs): it imports the installed package by its
+// name, creates a runtime and compiles every shipped wasm variant from the URL the bundle gives it,
+// so a variant the bundler did not copy (or serves as HTML) fails here. The verdict goes to
+// <body data-status> (`ok` or `error`) and data-result. The harness then streams a golden GRU
+// through sessions of this runtime (window.webrnnApp), with the test's own golden.js.
+//
+// ?wasmUrl=...: passed to Runtime.create and Runtime.compile.
+
+import { Runtime, VARIANTS } from 'webrnn';
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  const options = params.has('wasmUrl') ? { wasmUrl: params.get('wasmUrl') } : {};
+  const rt = await Runtime.create({ backend: 'cpu', ...options });
+  const compiled = [];
+  for (const v of VARIANTS) {
+    const module = await Runtime.compile({ variant: v.name, ...options });
+    if (!(module instanceof WebAssembly.Module)) throw new Error(`Runtime.compile(${v.name}) gave ${module}`);
+    compiled.push(v.name);
+  }
+  return { rt, info: { variant: rt.variant, backend: rt.backend, compiled } };
+}
+
+window.webrnnApp = main();
+window.webrnnApp.then(
+  ({ info }) => {
+    document.body.dataset.result = JSON.stringify(info);
+    document.body.dataset.status = 'ok';
+  },
+  (e) => {
+    document.body.dataset.result = `${e?.name}: ${e?.message}`;
+    document.body.dataset.status = 'error';
+  },
+);
