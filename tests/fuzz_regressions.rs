@@ -8,10 +8,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod common;
 
+/// A target's body.
+type Body = fn(&[u8]);
+
 #[test]
 fn committed_fuzz_inputs_give_values_or_typed_errors() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
-    let targets: [(&str, fn(&[u8])); 3] =
+    let targets: [(&str, Body); 3] =
         [("onnx", common::onnx), ("safetensors", common::safetensors), ("snapshot", common::snapshot)];
     let mut failed = Vec::new();
     for (target, body) in targets {
