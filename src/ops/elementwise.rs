@@ -129,11 +129,12 @@ pub(crate) fn broadcast_map<T: Copy, U>(
     let r = Runs::new(a_shape, b_shape)?;
     let mut res = Vec::with_capacity(numel(&r.out)?);
     let len = r.len;
+    // The two stretches that matter (same shapes, a scalar or row of b) get their own loops; the
+    // rest, one loop with both steps (less code: this is instantiated for every operator).
     r.walk(|ia, ib| match (r.da, r.db) {
         (1, 1) => res.extend(a[ia..ia + len].iter().zip(&b[ib..ib + len]).map(|(&x, &y)| f(x, y))),
         (1, _) => res.extend(a[ia..ia + len].iter().map(|&x| f(x, b[ib]))),
-        (_, 1) => res.extend(b[ib..ib + len].iter().map(|&y| f(a[ia], y))),
-        _ => res.extend((0..len).map(|_| f(a[ia], b[ib]))),
+        (da, db) => res.extend((0..len).map(|k| f(a[ia + k * da], b[ib + k * db]))),
     });
     Ok((r.out, res))
 }
