@@ -588,52 +588,55 @@ fn transpose_run(
     }
     let n = packs.first().map_or(0, |b| b.n);
     let mut out = vec![0f32; total];
-    let mut a = vec![0f32; numel(&[p, cg])?];
-    let mut c = vec![[0f32; 4]; numel(&[p, n / 4])?];
-    for (g, pack) in packs.iter().enumerate() {
-        for img in 0..geo.n {
-            // The group's input transposed (one row per input position), times its weights:
-            // row q of the product holds every tap (mo, kz, ky, kx) of input position q.
-            let xg = &x[(img * geo.c + g * cg) * p..][..cg * p];
-            for (ci, chan) in xg.chunks_exact(p.max(1)).enumerate().take(cg) {
-                for (q, &v) in chan.iter().enumerate() {
-                    a[q * cg + ci] = v;
+    // The transposed input and the product in the per-thread scratch, as Conv's (every element of
+    // `a` is written below, `c` is cleared).
+    with_scratch(numel(&[p, cg])?, numel(&[p, n / 4])?, |a, c| {
+        for (g, pack) in packs.iter().enumerate() {
+            for img in 0..geo.n {
+                // The group's input transposed (one row per input position), times its weights:
+                // row q of the product holds every tap (mo, kz, ky, kx) of input position q.
+                let xg = &x[(img * geo.c + g * cg) * p..][..cg * p];
+                for (ci, chan) in xg.chunks_exact(p.max(1)).enumerate().take(cg) {
+                    for (q, &v) in chan.iter().enumerate() {
+                        a[q * cg + ci] = v;
+                    }
                 }
-            }
-            c.fill([0.0; 4]);
-            isa.gemm(&a, cg, p, pack, &mut c);
-            let flat = c.as_flattened();
-            // col2im: tap (mo, kz, ky, kx) of input position (iz, iy, ix) lands on o = i·s + k·d − pad.
-            let mut tap = 0;
-            for mo in 0..mg {
-                let plane = &mut out[(img * geo.m + g * mg + mo) * out_img..][..out_img];
-                for kz in 0..kd {
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let mut q = 0;
-                            for iz in 0..id {
-                                let z = (iz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
-                                for iy in 0..ih {
-                                    let y = (iy * geo.stride[1] + ky * geo.dilation[1]).checked_sub(geo.pad_begin[1]);
-                                    for ix in 0..iw {
-                                        let xx =
-                                            (ix * geo.stride[2] + kx * geo.dilation[2]).checked_sub(geo.pad_begin[2]);
-                                        if let (Some(z), Some(y), Some(xx)) = (z, y, xx) {
-                                            if z < od && y < oh && xx < ow {
-                                                plane[(z * oh + y) * ow + xx] += flat[q * n + tap];
+                c.fill([0.0; 4]);
+                isa.gemm(a, cg, p, pack, c);
+                let flat = c.as_flattened();
+                // col2im: tap (mo, kz, ky, kx) of input position (iz, iy, ix) lands on o = i·s + k·d − pad.
+                let mut tap = 0;
+                for mo in 0..mg {
+                    let plane = &mut out[(img * geo.m + g * mg + mo) * out_img..][..out_img];
+                    for kz in 0..kd {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let mut q = 0;
+                                for iz in 0..id {
+                                    let z = (iz * geo.stride[0] + kz * geo.dilation[0]).checked_sub(geo.pad_begin[0]);
+                                    for iy in 0..ih {
+                                        let y =
+                                            (iy * geo.stride[1] + ky * geo.dilation[1]).checked_sub(geo.pad_begin[1]);
+                                        for ix in 0..iw {
+                                            let xx = (ix * geo.stride[2] + kx * geo.dilation[2])
+                                                .checked_sub(geo.pad_begin[2]);
+                                            if let (Some(z), Some(y), Some(xx)) = (z, y, xx) {
+                                                if z < od && y < oh && xx < ow {
+                                                    plane[(z * oh + y) * ow + xx] += flat[q * n + tap];
+                                                }
                                             }
+                                            q += 1;
                                         }
-                                        q += 1;
                                     }
                                 }
+                                tap += 1;
                             }
-                            tap += 1;
                         }
                     }
                 }
             }
         }
-    }
+    });
     if let Some(b) = bias {
         for (k, plane) in out.chunks_exact_mut(out_img).enumerate() {
             let bv = b[k % geo.m];

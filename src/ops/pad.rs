@@ -196,7 +196,7 @@ fn gather<T: Copy>(src: &[T], maps: &[Vec<Option<usize>>], strides: &[usize], va
             return;
         };
         if maps.len() == 1 {
-            // The innermost axis (stride 1) in runs: the kept middle is one copy.
+            // The innermost axis (stride 1: row-major) in runs: the kept middle is one copy.
             let mut at = 0;
             while let Some(&i) = map.get(at) {
                 let (Some(b), Some(j)) = (base, i) else {
@@ -205,9 +205,9 @@ fn gather<T: Copy>(src: &[T], maps: &[Vec<Option<usize>>], strides: &[usize], va
                     continue;
                 };
                 let len = 1 + map[at + 1..].iter().zip(1..).take_while(|&(m, k)| *m == Some(j + k)).count();
-                match src.get(b + j * stride..b + (j + len) * stride).filter(|_| stride == 1) {
+                match src.get(b + j..b + j + len) {
                     Some(run) => out.extend_from_slice(run),
-                    None => out.extend((0..len).map(|k| src.get(b + (j + k) * stride).copied().unwrap_or(value))),
+                    None => out.extend((0..len).map(|k| src.get(b + j + k).copied().unwrap_or(value))),
                 }
                 at += len;
             }

@@ -20,12 +20,21 @@ pub const TARGETS: &[&str] = &["onnx", "safetensors", "snapshot"];
 /// Seconds per target of the run in `cargo xtask test`.
 const CI_SECONDS: u64 = 25;
 
-/// Each target for `seconds`.
+/// `cargo xtask fuzz`: setup, then each target for `seconds`.
 pub fn fuzz(root: &Path, seconds: u64) -> Result {
+    crate::setup::setup(root)?;
+    run_targets(root, seconds)
+}
+
+/// The short run of `cargo xtask test` (whose first step is setup).
+pub fn ci(root: &Path) -> Result {
+    run_targets(root, CI_SECONDS)
+}
+
+fn run_targets(root: &Path, seconds: u64) -> Result {
     if output(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])).is_none() {
         return Err("the fuzzers need the nightly toolchain (`rustup toolchain list` shows none)".into());
     }
-    crate::setup::setup(root)?;
     let dir = root.join("fuzz");
     // No sanitizer: the crate is safe Rust natively (the SIMD kernels are wasm-only), and panics,
     // aborts, hangs and huge allocations are what is looked for; twice the inputs per second.
@@ -53,11 +62,6 @@ pub fn fuzz(root: &Path, seconds: u64) -> Result {
         }
     }
     Ok(())
-}
-
-/// The short run of `cargo xtask test`.
-pub fn ci(root: &Path) -> Result {
-    fuzz(root, CI_SECONDS)
 }
 
 /// `fuzz/corpus/<target>`, seeded from the fixtures when empty.
