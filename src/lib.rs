@@ -25,6 +25,7 @@ pub mod backend;
 pub mod cell;
 pub mod cpu;
 pub mod error;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod graph;
 pub mod model;

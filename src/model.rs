@@ -640,7 +640,14 @@ impl Backend {
             Backend::Cpu => Box::new(crate::cpu::CpuKernels::default()),
             Backend::CpuInt8 => Box::new(crate::cpu::CpuKernels::with_int8(crate::cpu::Isa::best())),
             Backend::CpuScalar => Box::new(ScalarKernels),
+            #[cfg(feature = "gpu")]
             Backend::Gpu => Box::new(crate::gpu::GpuKernels::new()?),
+            #[cfg(not(feature = "gpu"))]
+            Backend::Gpu => {
+                return Err(Error::BackendUnavailable(
+                    "this build of webrnn has no GPU backend (built without the `gpu` feature)".into(),
+                ))
+            }
         };
         k.prepare(layers)?;
         Ok(k)

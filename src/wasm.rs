@@ -36,7 +36,7 @@ pub fn build_info() -> String {
         "simd128": cfg!(target_feature = "simd128"),
         "relaxed_simd": cfg!(target_feature = "relaxed-simd"),
         "cpu": kernels(Backend::Cpu).unwrap_or("cpu-scalar"),
-        "gpu": true,
+        "gpu": cfg!(feature = "gpu"),
         "snapshot_version": crate::snapshot::FORMAT_VERSION,
     })
     .to_string()
@@ -47,8 +47,20 @@ pub fn build_info() -> String {
 /// adapter (or it is too small for the kernels). Idempotent; after a device loss it opens a new one.
 #[wasm_bindgen(js_name = initGpu)]
 pub async fn init_gpu() -> Result<String, JsError> {
-    let ctx = crate::gpu::context::init_browser().await.map_err(err)?;
-    Ok(ctx.adapter.clone())
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = crate::gpu::context::init_browser().await.map_err(err)?;
+        Ok(ctx.adapter.clone())
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(err(no_gpu()))
+}
+
+/// The GPU entry points of a build without the `gpu` feature (the package's CPU variants) keep
+/// their names, so both kinds of build bind the same JS API.
+#[cfg(not(feature = "gpu"))]
+fn no_gpu() -> Error {
+    Error::BackendUnavailable("this wasm build has no WebGPU backend (a CPU-only variant)".into())
 }
 
 /// `{"initialised", "adapter", "lost", "software", "gpu_runs", "cpu_fallback_runs"}` of the
@@ -57,17 +69,29 @@ pub async fn init_gpu() -> Result<String, JsError> {
 /// kernels with their sessions' state intact.
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> String {
-    let ctx = crate::gpu::context::browser_context();
-    let (gpu_runs, cpu_fallback_runs) = crate::gpu::run_counts();
-    serde_json::json!({
-        "initialised": ctx.is_some(),
-        "adapter": ctx.as_ref().map(|c| c.adapter.clone()),
-        "lost": ctx.as_ref().is_some_and(|c| c.is_lost()),
-        "software": ctx.as_ref().is_some_and(|c| c.software),
-        "gpu_runs": gpu_runs,
-        "cpu_fallback_runs": cpu_fallback_runs,
-    })
-    .to_string()
+    #[cfg(feature = "gpu")]
+    let status = {
+        let ctx = crate::gpu::context::browser_context();
+        let (gpu_runs, cpu_fallback_runs) = crate::gpu::run_counts();
+        serde_json::json!({
+            "initialised": ctx.is_some(),
+            "adapter": ctx.as_ref().map(|c| c.adapter.clone()),
+            "lost": ctx.as_ref().is_some_and(|c| c.is_lost()),
+            "software": ctx.as_ref().is_some_and(|c| c.software),
+            "gpu_runs": gpu_runs,
+            "cpu_fallback_runs": cpu_fallback_runs,
+        })
+    };
+    #[cfg(not(feature = "gpu"))]
+    let status = serde_json::json!({
+        "initialised": false,
+        "adapter": null,
+        "lost": false,
+        "software": false,
+        "gpu_runs": 0,
+        "cpu_fallback_runs": 0,
+    });
+    status.to_string()
 }
 
 /// Checks the page's WebGPU device against the scalar reference (every cell kind, both kernel
@@ -75,14 +99,20 @@ pub fn gpu_status() -> String {
 /// first disagreement (or the missing device).
 #[wasm_bindgen(js_name = gpuSelfTest)]
 pub async fn gpu_self_test() -> Result<String, JsError> {
-    let ctx = crate::gpu::context::shared().map_err(err)?;
-    crate::gpu::self_test::self_test(ctx).await.map_err(err)
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = crate::gpu::context::shared().map_err(err)?;
+        crate::gpu::self_test::self_test(ctx).await.map_err(err)
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(err(no_gpu()))
 }
 
 /// Destroys the page's WebGPU device, as a driver reset would: for tests of the device-loss path
 /// (models go on on the CPU, the app is told). Not part of the package's API.
 #[wasm_bindgen(js_name = destroyGpuForTesting)]
 pub fn destroy_gpu_for_testing() {
+    #[cfg(feature = "gpu")]
     if let Some(ctx) = crate::gpu::context::browser_context() {
         ctx.device.destroy();
     }

@@ -6,6 +6,7 @@
 //! a snapshot taken mid-stream continues in a fresh session.
 
 mod common;
+#[cfg(feature = "gpu")]
 mod gpu_common;
 
 use std::path::{Path, PathBuf};
@@ -184,6 +185,7 @@ fn real_world_models_stream_through_sessions_on_cpu_scalar() {
 
 /// The recurrent layers on the GPU (lavapipe here), the rest on the CPU: the GPU tolerance is the
 /// real-world one, so the same comparison holds.
+#[cfg(feature = "gpu")]
 #[test]
 fn real_world_models_stream_through_sessions_on_gpu() {
     let Some(_) = gpu_common::gpu_or_skip("real_world_models_stream_through_sessions_on_gpu") else { return };

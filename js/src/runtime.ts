@@ -1,7 +1,7 @@
 // The entry point: `Runtime.create` loads the wasm module (the best variant the engine validates),
 // picks a backend, and loads models from URLs or bytes.
 
-import { Model as WasmModel, destroyGpuForTesting, gpuSelfTest, gpuStatus, initGpu } from 'webrnn-wasm';
+import type { Model as WasmModel } from 'webrnn-wasm';
 
 import { BackendUnavailableError, DisposedError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
 import { checkAborted, fetchBytes, type ProgressCallback } from './fetch.js';
@@ -9,7 +9,19 @@ import { Model } from './model.js';
 import { Counters, type LatencyStats } from './stats.js';
 import { StateStore, type StoreOptions } from './store.js';
 import { Utf8Decoder, isUrl } from './utf8.js';
-import { baseUrl, compileBest, loadWasm, wasmMemoryBytes, type BuildInfo, type WasmOptions } from './wasm.js';
+import {
+  baseUrl,
+  compileBest,
+  loadWasm,
+  moduleKind,
+  namedVariant,
+  variantKind,
+  type BuildInfo,
+  type BuildKind,
+  type Glue,
+  type LoadedWasm,
+  type WasmOptions,
+} from './wasm.js';
 
 export type BackendRequest = 'auto' | 'webgpu' | 'cpu';
 export type BackendName = 'webgpu' | 'cpu-simd' | 'cpu-scalar';
@@ -151,13 +163,39 @@ export interface RuntimeStats {
   gpu: { adapter: string | null; lost: boolean; gpuRuns: number; cpuFallbackRuns: number } | null;
 }
 
-async function webgpuAdapter(): Promise<boolean> {
-  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
-  if (!gpu) return false;
+/** The browser's WebGPU adapter as JS sees it, before any wasm is loaded. */
+interface AdapterProbe {
+  /** vendor / architecture / description, for messages. */
+  name: string;
+  /** A CPU-emulated adapter (SwiftShader, lavapipe, llvmpipe, or one the browser calls a fallback). */
+  software: boolean;
+}
+
+interface GpuAdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+
+async function probeAdapter(): Promise<AdapterProbe | null> {
+  type Gpu = { requestAdapter(): Promise<{ info?: GpuAdapterInfoLike; isFallbackAdapter?: boolean } | null> };
+  const gpu = (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
+  if (!gpu) return null;
   try {
-    return (await gpu.requestAdapter()) != null;
+    const adapter = await gpu.requestAdapter();
+    if (adapter == null) return null;
+    const info = adapter.info ?? {};
+    const parts = [info.vendor, info.architecture, info.device, info.description].filter((p) => p);
+    const name = parts.join(' ') || 'unnamed adapter';
+    const software =
+      info.isFallbackAdapter === true ||
+      adapter.isFallbackAdapter === true ||
+      /swiftshader|llvmpipe|lavapipe|software|microsoft basic render/i.test(name);
+    return { name, software };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -167,14 +205,17 @@ async function webgpuAdapter(): Promise<boolean> {
  */
 export class GpuState {
   lost = false;
-  constructor(readonly notify: () => void) {}
+  constructor(
+    readonly glue: Glue,
+    readonly notify: () => void,
+  ) {}
 
   /** After a GPU call: has the device gone? Tells the runtime once. */
   check(): void {
     if (this.lost) return;
     let lost = false;
     try {
-      lost = (JSON.parse(gpuStatus()) as { lost: boolean }).lost;
+      lost = (JSON.parse(this.glue.gpuStatus()) as { lost: boolean }).lost;
     } catch {
       return;
     }
@@ -200,6 +241,7 @@ export class Runtime extends EventTarget {
   readonly gpuError: string | null;
   #counters = new Counters();
   #gpu: GpuState;
+  readonly #wasm: LoadedWasm;
   /** Models loaded by this runtime, disposed with it. */
   #models = new Set<Model>();
   #disposed = false;
@@ -207,8 +249,7 @@ export class Runtime extends EventTarget {
   private constructor(
     backend: BackendName,
     cpu: BackendName,
-    variant: string,
-    build: BuildInfo,
+    wasm: LoadedWasm,
     adapter: boolean,
     gpu: { adapter: string | null; error: string | null },
     onDeviceLost?: (info: DeviceLostInfo) => void,
@@ -216,12 +257,13 @@ export class Runtime extends EventTarget {
     super();
     this.#backend = backend;
     this.#cpu = cpu;
-    this.variant = variant;
-    this.build = Object.freeze(build);
+    this.#wasm = wasm;
+    this.variant = wasm.variant.name;
+    this.build = Object.freeze(wasm.info);
     this.webgpuAdapter = adapter;
     this.gpuAdapter = gpu.adapter;
     this.gpuError = gpu.error;
-    this.#gpu = new GpuState(() => {
+    this.#gpu = new GpuState(wasm.glue, () => {
       this.#backend = this.#cpu;
       const info: DeviceLostInfo = { adapter: this.gpuAdapter, backend: this.#cpu };
       try {
@@ -243,33 +285,75 @@ export class Runtime extends EventTarget {
   /**
    * Fetches and compiles the best wasm variant for this engine (or the one `variant` names, from
    * where `wasmUrl` says) without instantiating it: the module can be posted to a worker or an
-   * AudioWorklet and given to `Runtime.create({ wasmModule })` there.
+   * AudioWorklet and given to `Runtime.create({ wasmModule })` there. `backend` says which kind
+   * of build: `cpu` (default) a CPU-only one; `webgpu` one with the WebGPU backend (it needs an
+   * adapter); `auto` the WebGPU build when this browser has a hardware adapter, else a CPU one.
    */
-  static async compile(options: WasmOptions = {}): Promise<WebAssembly.Module> {
-    return (await compileBest(options)).module;
+  static async compile(options: WasmOptions & { backend?: BackendRequest } = {}): Promise<WebAssembly.Module> {
+    const request = options.backend ?? 'cpu';
+    checkRequest(request);
+    let kind: BuildKind = 'cpu';
+    if (options.variant !== undefined) {
+      kind = variantKind(options.variant);
+    } else if (request !== 'cpu') {
+      const adapter = await probeAdapter();
+      if (request === 'webgpu' && !adapter) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
+      kind = adapter && (request === 'webgpu' || !adapter.software) ? 'gpu' : 'cpu';
+    }
+    return (await compileBest(options, kind)).module;
   }
 
-  /** Loads the wasm module (once per page or worker) and picks the backend. */
+  /**
+   * Loads the wasm module (once per page or worker and kind of build) and picks the backend. A
+   * runtime that runs on the CPU loads a CPU-only build; the WebGPU build (and its glue) is fetched
+   * only when `auto` or `webgpu` takes an adapter.
+   */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     const request = options.backend ?? 'auto';
-    if (!['auto', 'webgpu', 'cpu'].includes(request)) {
-      throw new InvalidArgumentError(`unknown backend '${String(request)}' (auto, webgpu, cpu)`);
+    checkRequest(request);
+    const probe = request === 'cpu' ? null : await probeAdapter();
+    if (request === 'webgpu' && !probe) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
+    const gpu = { adapter: null as string | null, error: null as string | null };
+    // Which build: the one a module or a variant names, else the GPU one where it will be used.
+    let kind: BuildKind;
+    if (options.wasmModule !== undefined) {
+      kind = options.wasmModule instanceof WebAssembly.Module ? moduleKind(options.wasmModule) : 'cpu';
+    } else if (options.variant !== undefined) {
+      kind = namedVariant(options.variant).gpu ? 'gpu' : 'cpu';
+    } else {
+      kind = probe && (request === 'webgpu' || !probe.software) ? 'gpu' : 'cpu';
     }
-    const { variant, info } = await loadWasm(options);
-    const adapter = request === 'cpu' ? false : await webgpuAdapter();
+    if (request === 'auto' && probe?.software && kind === 'cpu') {
+      // A software adapter (SwiftShader...) emulates the GPU on this CPU, a few times slower than
+      // the CPU kernels themselves, and with a round trip per call.
+      gpu.error = `the WebGPU adapter ${probe.name} is a software renderer: the CPU backend is faster`;
+    }
+    let wasm: LoadedWasm;
+    try {
+      wasm = await loadWasm(options, kind);
+    } catch (e) {
+      // auto: a WebGPU build that cannot be had (a context where import() is not allowed, a
+      // bundle without the GPU files) leaves the CPU.
+      const chosen = options.wasmModule === undefined && options.variant === undefined;
+      if (!(kind === 'gpu' && request === 'auto' && chosen && e instanceof BackendUnavailableError)) throw e;
+      gpu.error = e.message;
+      wasm = await loadWasm(options, 'cpu');
+    }
+    const { info, glue } = wasm;
     const cpu: BackendName = info.simd128 && info.cpu !== 'cpu-scalar' ? 'cpu-simd' : 'cpu-scalar';
     let backend: BackendName = cpu;
-    const gpu = { adapter: null as string | null, error: null as string | null };
-    if (request === 'webgpu') {
-      if (!info.gpu) throw new BackendUnavailableError('this build of webrnn has no GPU backend; use backend "auto" or "cpu"');
-      if (!adapter) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
+    if (request === 'webgpu' && !info.gpu) {
+      throw new BackendUnavailableError(
+        `the wasm variant '${wasm.variant.name}' has no GPU backend (a CPU-only build); use backend "auto" or "cpu"`,
+      );
     }
-    if (request !== 'cpu' && info.gpu && adapter) {
+    if (request === 'auto' && probe && !info.gpu && gpu.error === null) {
+      gpu.error = `the wasm variant '${wasm.variant.name}' has no GPU backend (a CPU-only build)`;
+    }
+    if (request !== 'cpu' && info.gpu && probe) {
       try {
-        const name = await initGpu();
-        if (request === 'auto' && guard(() => JSON.parse(gpuStatus()) as { software: boolean }).software) {
-          // A software adapter (SwiftShader...) emulates the GPU on this CPU, a few times slower
-          // than the CPU kernels themselves, and with a round trip per call.
+        const name = await glue.initGpu();
+        if (request === 'auto' && guard(() => JSON.parse(glue.gpuStatus()) as { software: boolean }).software) {
           gpu.error = `the WebGPU adapter ${name} is a software renderer: the CPU backend is faster`;
         } else {
           gpu.adapter = name;
@@ -281,7 +365,7 @@ export class Runtime extends EventTarget {
         gpu.error = error.message; // auto: the CPU it is
       }
     }
-    return new Runtime(backend, cpu, variant.name, info, adapter, gpu, options.onDeviceLost);
+    return new Runtime(backend, cpu, wasm, probe !== null, gpu, options.onDeviceLost);
   }
 
   /**
@@ -307,9 +391,9 @@ export class Runtime extends EventTarget {
           throw new InvalidArgumentError('inputs and state are options of ONNX models (a state dict has neither)');
         }
         const config = await readConfig(options, url);
-        wasm = guard(() => WasmModel.fromSafetensors(bytes, config, backend));
+        wasm = guard(() => this.#wasm.glue.Model.fromSafetensors(bytes, config, backend));
       } else if (format === 'onnx') {
-        wasm = await loadOnnx(bytes, url, backend, options);
+        wasm = await loadOnnx(this.#wasm.glue, bytes, url, backend, options);
       } else {
         throw new InvalidArgumentError(`unknown model format '${String(format)}' (onnx, safetensors)`);
       }
@@ -335,7 +419,7 @@ export class Runtime extends EventTarget {
   async gpuSelfTest(): Promise<string> {
     if (this.gpuAdapter === null) throw new BackendUnavailableError('this runtime is not on WebGPU');
     try {
-      return await gpuSelfTest();
+      return await this.#wasm.glue.gpuSelfTest();
     } catch (e) {
       throw fromWasm(e);
     } finally {
@@ -345,7 +429,7 @@ export class Runtime extends EventTarget {
 
   /** @internal Destroys the WebGPU device as a driver reset would (tests of the device-loss path). */
   _destroyGpuForTesting(): void {
-    destroyGpuForTesting();
+    this.#wasm.glue.destroyGpuForTesting();
   }
 
   /** @internal Looks for a device loss now (models also look after every GPU call). */
@@ -393,17 +477,23 @@ export class Runtime extends EventTarget {
       steps: c.steps,
       calls: c.calls,
       latencyUs: c.latency(),
-      bytes: { wasmMemory: wasmMemoryBytes(), sessionState: c.stateBytes },
+      bytes: { wasmMemory: this.#wasm.memory.buffer.byteLength, sessionState: c.stateBytes },
       nonFinite: c.nonFinite,
       errors: c.errors,
-      gpu: this.gpuAdapter === null ? null : gpuStats(),
+      gpu: this.gpuAdapter === null ? null : gpuStats(this.#wasm.glue),
     };
   }
 }
 
-function gpuStats(): RuntimeStats['gpu'] {
-  const g = guard(() => JSON.parse(gpuStatus()) as { adapter: string | null; lost: boolean; gpu_runs: number; cpu_fallback_runs: number });
+function gpuStats(glue: Glue): RuntimeStats['gpu'] {
+  const g = guard(() => JSON.parse(glue.gpuStatus()) as { adapter: string | null; lost: boolean; gpu_runs: number; cpu_fallback_runs: number });
   return { adapter: g.adapter, lost: g.lost, gpuRuns: g.gpu_runs, cpuFallbackRuns: g.cpu_fallback_runs };
+}
+
+function checkRequest(request: unknown): void {
+  if (!['auto', 'webgpu', 'cpu'].includes(request as string)) {
+    throw new InvalidArgumentError(`unknown backend '${String(request)}' (auto, webgpu, cpu)`);
+  }
 }
 
 function sourceUrl(source: ModelSource): URL | undefined {
@@ -448,7 +538,13 @@ function text(bytes: Uint8Array): string {
 
 const MAX_EXTERNAL_FILES = 64;
 
-async function loadOnnx(bytes: Uint8Array, url: URL | undefined, backend: string, options: LoadOptions): Promise<WasmModel> {
+async function loadOnnx(
+  glue: Glue,
+  bytes: Uint8Array,
+  url: URL | undefined,
+  backend: string,
+  options: LoadOptions,
+): Promise<WasmModel> {
   const json = loadOptionsJson(options);
   const external = new Map<string, Uint8Array>();
   for (const [location, src] of Object.entries(options.externalData ?? {})) {
@@ -457,7 +553,7 @@ async function loadOnnx(bytes: Uint8Array, url: URL | undefined, backend: string
   // The importer names the first external file it lacks; fetch it from beside the model and retry.
   for (let i = 0; i <= MAX_EXTERNAL_FILES; i++) {
     try {
-      return WasmModel.fromOnnx(bytes, external, backend, json);
+      return glue.Model.fromOnnx(bytes, external, backend, json);
     } catch (e) {
       const location = (e as { location?: unknown }).location;
       if (typeof location !== 'string' || external.has(location)) throw fromWasm(e);

@@ -1,17 +1,24 @@
-// Loads the wasm module once per JS realm (page, worker or Node process). `cargo xtask pack` ships
-// one or more builds of it (variants: base, simd128, relaxed-simd...) and writes their list,
-// fastest first, into the generated module `webrnn-variants`, each with its URL as a fixed string
+// Loads the wasm module: at most one instance of each kind per JS realm (page, worker or Node
+// process). `cargo xtask pack` ships CPU-only builds (variants: base, simd128, relaxed-simd...,
+// without wgpu and the WebGPU bindings) and WebGPU builds (gpu-simd128, gpu-relaxed-simd: the same
+// CPU kernels plus the GPU backend), and writes their list, fastest first, into the generated
+// module `webrnn-variants`, each with its URL as a fixed string
 // `new URL('./<file>.wasm', import.meta.url)`: the pattern bundlers (Vite, webpack, Parcel) follow
-// to copy assets, so every variant reaches the app's output. The loader takes the first variant
-// whose features the engine validates (wasm-feature-detect compiles a tiny probe module with
-// `WebAssembly.validate`).
+// to copy assets, so every variant reaches the app's output. A CPU page fetches one CPU build and
+// never the GPU code: the WebGPU builds' glue is a separate module (`webrnn_gpu.js`, imported
+// dynamically) fetched with its wasm only when a runtime takes a WebGPU adapter. The loader takes
+// the first variant of the kind whose features the engine validates (wasm-feature-detect compiles
+// a tiny probe module with `WebAssembly.validate`).
 
-import initGlue, { buildInfo } from 'webrnn-wasm';
+import * as cpuGlue from 'webrnn-wasm';
 import { SHIPPED } from 'webrnn-variants';
 import { relaxedSimd, simd } from 'wasm-feature-detect';
 
 import { BackendUnavailableError, InvalidArgumentError, IoError, guard } from './errors.js';
 import { Utf8Decoder, isUrl } from './utf8.js';
+
+/** @internal The wasm-bindgen bindings of one build (both kinds export the same API). */
+export type Glue = typeof cpuGlue;
 
 export interface WasmVariant {
   name: string;
@@ -19,6 +26,8 @@ export interface WasmVariant {
   file: string;
   /** WebAssembly features it needs: `simd128`, `relaxed-simd`. */
   features: string[];
+  /** Whether the build has the WebGPU backend (else it is CPU-only and smaller). */
+  gpu: boolean;
 }
 
 /** What the loaded wasm build contains (from the Rust side). */
@@ -42,14 +51,17 @@ export interface BuildInfo {
 export type WasmUrl = string | URL | Readonly<Record<string, string | URL>>;
 
 export interface WasmOptions {
-  /** Which variant to load (its name); default: the fastest the engine validates. */
+  /** Which variant to load (its name); default: the fastest of the kind needed that the engine validates. */
   variant?: string;
   /** Where the .wasm files are, when not next to webrnn.js (a CDN, a bundler that does not copy them). */
   wasmUrl?: WasmUrl;
 }
 
-/** The variants this package ships, fastest first. */
-export const VARIANTS: readonly WasmVariant[] = SHIPPED.map(({ name, file, features }) => ({ name, file, features }));
+/** The variants this package ships, fastest first within each kind (CPU-only, then WebGPU). */
+export const VARIANTS: readonly WasmVariant[] = SHIPPED.map(({ name, file, features, gpu }) => ({ name, file, features, gpu }));
+
+/** `cpu`: a CPU-only build; `gpu`: a build with the WebGPU backend. */
+export type BuildKind = 'cpu' | 'gpu';
 
 const PROBES: Record<string, () => Promise<boolean>> = { simd128: simd, 'relaxed-simd': relaxedSimd };
 
@@ -95,19 +107,14 @@ export async function readFileUrl(url: URL): Promise<Uint8Array> {
   }
 }
 
+/** @internal One instantiated build: its bindings, variant and what it contains. */
 export interface LoadedWasm {
+  glue: Glue;
   variant: WasmVariant;
   info: BuildInfo;
+  /** The instance's memory (models, sessions, buffers). */
+  memory: WebAssembly.Memory;
 }
-
-let loading: Promise<LoadedWasm> | undefined;
-let memory: WebAssembly.Memory | undefined;
-
-/** Size of the wasm instance's memory (models, sessions, buffers). */
-export function wasmMemoryBytes(): number {
-  return memory?.buffer.byteLength ?? 0;
-}
-let loadedWith: string | undefined;
 
 /** What `loadWasm` takes beyond `WasmOptions`. */
 export interface LoadOptions extends WasmOptions {
@@ -115,19 +122,49 @@ export interface LoadOptions extends WasmOptions {
   wasmModule?: WebAssembly.Module;
 }
 
+interface Loading {
+  promise: Promise<LoadedWasm>;
+  key: string;
+}
+const loading: Partial<Record<BuildKind, Loading>> = {};
+
 function optionsKey(options: LoadOptions): string {
   const url = options.wasmUrl;
   const urlKey = url === undefined ? '' : typeof url === 'string' || isUrl(url) ? String(url) : JSON.stringify(url);
   return `${options.variant ?? ''}|${urlKey}|${options.wasmModule ? 'module' : ''}`;
 }
 
-export function loadWasm(options: LoadOptions = {}): Promise<LoadedWasm> {
+/**
+ * The kind of a compiled module: the WebGPU builds import the browser's `requestAdapter` (through
+ * their glue), the CPU-only builds import nothing of WebGPU.
+ */
+export function moduleKind(module: WebAssembly.Module): BuildKind {
+  return WebAssembly.Module.imports(module).some((i) => i.name.includes('requestAdapter')) ? 'gpu' : 'cpu';
+}
+
+/** The variant named `name`, or an error listing those there are. */
+export function namedVariant(name: string): WasmVariant {
+  const v = VARIANTS.find((x) => x.name === name);
+  if (!v) {
+    throw new BackendUnavailableError(`no wasm variant '${name}' in this package (it has ${VARIANTS.map((x) => x.name).join(', ')})`);
+  }
+  return v;
+}
+
+/** The kind of build the variant named `name` is (`cpu` for a name this package lacks: the loader names it). */
+export function variantKind(name: string): BuildKind {
+  return VARIANTS.find((v) => v.name === name)?.gpu ? 'gpu' : 'cpu';
+}
+
+/** @internal Loads (once per realm) the build of `kind` that `options` choose. */
+export function loadWasm(options: LoadOptions, kind: BuildKind): Promise<LoadedWasm> {
   const key = optionsKey(options);
-  if (loading) {
+  const current = loading[kind];
+  if (current) {
     const explicit = options.variant !== undefined || options.wasmUrl !== undefined || options.wasmModule !== undefined;
-    if (key !== loadedWith && explicit) {
-      // One instance per realm: the glue keeps module-level state.
-      return loading.then((w) => {
+    if (key !== current.key && explicit) {
+      // One instance per kind and realm: the glue keeps module-level state.
+      return current.promise.then((w) => {
         if (options.variant !== undefined && options.variant !== w.variant.name) {
           throw new InvalidArgumentError(
             `the wasm variant '${w.variant.name}' is already loaded in this realm; cannot also load '${options.variant}'`,
@@ -136,39 +173,52 @@ export function loadWasm(options: LoadOptions = {}): Promise<LoadedWasm> {
         return w;
       });
     }
-    return loading;
+    return current.promise;
   }
-  loadedWith = key;
-  loading = load(options);
-  loading.catch(() => {
-    loading = undefined; // a failed load (network) may be retried
+  const promise = load(options, kind);
+  loading[kind] = { promise, key };
+  promise.catch(() => {
+    if (loading[kind]?.promise === promise) delete loading[kind]; // a failed load (network) may be retried
   });
-  return loading;
+  return promise;
 }
 
-async function load(options: LoadOptions): Promise<LoadedWasm> {
+/** The WebGPU builds' glue: a module of its own, fetched only when a runtime takes WebGPU. */
+async function gpuGlue(): Promise<Glue> {
+  try {
+    return (await import('webrnn-gpu')) as Glue;
+  } catch (e) {
+    throw new BackendUnavailableError(
+      `cannot load webrnn's WebGPU build (webrnn_gpu.js): ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+async function load(options: LoadOptions, kind: BuildKind): Promise<LoadedWasm> {
+  const glue = kind === 'gpu' ? await gpuGlue() : cpuGlue;
+  let memory: WebAssembly.Memory;
   if (options.wasmModule !== undefined) {
     if (!(options.wasmModule instanceof WebAssembly.Module)) {
       throw new InvalidArgumentError('wasmModule must be a WebAssembly.Module (from Runtime.compile)');
     }
-    await instantiate(options.wasmModule, 'the wasmModule option');
+    memory = await instantiate(glue, options.wasmModule, 'the wasmModule option');
   } else {
-    const { variant, module } = await compileBest(options);
-    await instantiate(module, variantUrl(variant, options).href);
+    const { variant, module } = await compileBest(options, kind);
+    memory = await instantiate(glue, module, variantUrl(variant, options).href);
   }
   // The build says what it is: a single wasmUrl or a wasmModule may be any variant.
-  const info = guard(() => JSON.parse(buildInfo()) as BuildInfo);
+  const info = guard(() => JSON.parse(glue.buildInfo()) as BuildInfo);
   const variant = variantOf(info);
   if (options.variant !== undefined && options.variant !== variant.name) {
     throw new InvalidArgumentError(`the wasm module loaded is the '${variant.name}' variant, not '${options.variant}'`);
   }
-  return { variant, info };
+  return { glue, variant, info, memory };
 }
 
-async function instantiate(module: WebAssembly.Module, what: string): Promise<void> {
+async function instantiate(glue: Glue, module: WebAssembly.Module, what: string): Promise<WebAssembly.Memory> {
   try {
-    const glue = await initGlue({ module_or_path: module });
-    memory = glue.memory;
+    return (await glue.default({ module_or_path: module })).memory;
   } catch (e) {
     throw (
       cspError(e) ??
@@ -177,16 +227,20 @@ async function instantiate(module: WebAssembly.Module, what: string): Promise<vo
   }
 }
 
-/** The shipped variant a build is (by the features it was compiled with). */
+/** The shipped variant a build is (by the features it was compiled with and its GPU backend). */
 function variantOf(info: BuildInfo): WasmVariant {
   const features = [...(info.simd128 ? ['simd128'] : []), ...(info.relaxed_simd ? ['relaxed-simd'] : [])];
-  const same = (v: WasmVariant) => v.features.length === features.length && features.every((f) => v.features.includes(f));
-  const name = features.includes('relaxed-simd') ? 'relaxed-simd' : features.includes('simd128') ? 'simd128' : 'base';
-  return VARIANTS.find(same) ?? { name, file: '', features };
+  const same = (v: WasmVariant) =>
+    v.gpu === info.gpu && v.features.length === features.length && features.every((f) => v.features.includes(f));
+  const isa = features.includes('relaxed-simd') ? 'relaxed-simd' : features.includes('simd128') ? 'simd128' : 'base';
+  return VARIANTS.find(same) ?? { name: info.gpu ? `gpu-${isa}` : isa, file: '', features, gpu: info.gpu };
 }
 
-/** The variant `options` ask for, or the fastest the engine validates (among a map's keys). */
-export async function pickVariant(options: WasmOptions): Promise<WasmVariant> {
+/**
+ * The variant `options` ask for, or the fastest of `kind` the engine validates (among a map's
+ * keys).
+ */
+export async function pickVariant(options: WasmOptions, kind: BuildKind): Promise<WasmVariant> {
   const url = options.wasmUrl;
   const map = url !== undefined && typeof url !== 'string' && !isUrl(url) ? url : undefined;
   if (map !== undefined && (map === null || typeof map !== 'object')) {
@@ -200,7 +254,7 @@ export async function pickVariant(options: WasmOptions): Promise<WasmVariant> {
       );
     }
   }
-  const offered = VARIANTS.filter((v) => !map || v.name in map);
+  const offered = VARIANTS.filter((v) => (!map || v.name in map) && (options.variant !== undefined || v.gpu === (kind === 'gpu')));
   if (options.variant !== undefined) {
     const variant = offered.find((v) => v.name === options.variant);
     if (!variant) {
@@ -219,8 +273,12 @@ export async function pickVariant(options: WasmOptions): Promise<WasmVariant> {
   for (const v of offered) {
     if (await validates(v)) return v;
   }
+  const what = kind === 'gpu' ? 'WebGPU ' : 'CPU ';
+  if (!offered.length) {
+    throw new BackendUnavailableError(`${map ? 'the wasmUrl map has' : 'this package has'} no ${what}wasm variant`);
+  }
   throw new BackendUnavailableError(
-    `no wasm variant ${map ? 'of the wasmUrl map ' : 'of this package '}validates on this engine (${offered.map((v) => v.name).join(', ')})`,
+    `no ${what}wasm variant ${map ? 'of the wasmUrl map ' : 'of this package '}validates on this engine (${offered.map((v) => v.name).join(', ')})`,
   );
 }
 
@@ -246,9 +304,12 @@ export function variantUrl(v: WasmVariant, options: WasmOptions): URL {
   return resolve(url[v.name]!);
 }
 
-/** Fetches and compiles the variant `options` choose. */
-export async function compileBest(options: WasmOptions): Promise<{ variant: WasmVariant; module: WebAssembly.Module }> {
-  const variant = await pickVariant(options);
+/** Fetches and compiles the variant of `kind` that `options` choose. */
+export async function compileBest(
+  options: WasmOptions,
+  kind: BuildKind,
+): Promise<{ variant: WasmVariant; module: WebAssembly.Module }> {
+  const variant = await pickVariant(options, kind);
   const url = variantUrl(variant, options);
   return { variant, module: await compileUrl(url, options.wasmUrl === undefined) };
 }

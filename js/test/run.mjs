@@ -26,12 +26,13 @@ import { check, finish, run as runIn } from './harness.mjs';
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const JS = join(ROOT, 'js');
 const PKG = join(ROOT, 'pkg');
-// 400 KiB until the front-end operators of #13 (Conv, Pad, reductions, pooling, If...) added ~2 KiB;
-// 420 since #14's loader (fixed-string URLs per variant, typed errors for HTML/404 wasm answers,
-// Runtime.compile, wasmUrl maps; +1.5 KiB of JS); 432 since the hot-path kernels of 2026-12-04 (in-place
-// broadcasts per operator, the 1-D im2col paths, conv scratch: +9.4 KiB of wasm, for 14% fewer
-// instructions per Silero v5 chunk). #14 item 7 (CPU-only variants without the GPU code) reclaims it.
-const SIZE_BUDGET = 432 * 1024;
+// What a page downloads, gzipped. Before #14 item 7 every variant carried the GPU backend and a
+// page downloaded 429.9 KiB (JS + largest wasm; budget 432). Since then a CPU page loads a CPU-only
+// build (no wgpu, no WebGPU bindings): 362.0 KiB at the change, against #14's target of 200 KB,
+// not yet reached (see bench/README.md, "Download and start-up"); the budget keeps what was won.
+// A WebGPU page adds webrnn_gpu.js and loads a WebGPU build instead.
+const CPU_PAGE_BUDGET = 366 * 1024;
+const GPU_PAGE_BUDGET = 440 * 1024;
 const SERVED = ['pkg', 'tests/data', 'js/test/pages'];
 const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 
@@ -130,6 +131,9 @@ async function browserSuite(origin, webgpu) {
       const logs = [];
       page.on('console', (m) => m.type() === 'error' && logs.push(m.text()));
       page.on('pageerror', (e) => logs.push(String(e)));
+      const requests = [];
+      page.on('request', (r) => requests.push(new URL(r.url()).pathname.split('/').pop()));
+      page.requests = requests;
       await page.goto(`${origin}/js/test/pages/index.html${webgpu ? '?backend=webgpu' : ''}`);
       page.logs = logs;
       return page;
@@ -139,6 +143,27 @@ async function browserSuite(origin, webgpu) {
     const page = await open();
 
     await check(`${label}: the quick-start example, unchanged`, () => call(page, 'quickstart'));
+    await check(`${label}: a page on the CPU downloads no GPU code`, async () => {
+      const fresh = await open();
+      try {
+        const gpuFiles = () => fresh.requests.filter((f) => f.startsWith('webrnn_gpu'));
+        const cpu = await call(fresh, 'downloads', 'cpu', 'loading');
+        const onCpu = fresh.requests.filter((f) => f.endsWith('.wasm'));
+        if (gpuFiles().length || onCpu.length !== 1) throw new Error(`a CPU runtime fetched ${onCpu.join(', ')}`);
+        if (!webgpu) return `${cpu}: fetched ${onCpu.join(', ')}`;
+        // 'auto' over SwiftShader stays on the CPU build; 'webgpu' fetches the WebGPU glue and build.
+        const auto = await call(fresh, 'downloads', 'auto', 'loading');
+        if (gpuFiles().length) throw new Error(`auto over a software adapter fetched ${gpuFiles().join(', ')}`);
+        const gpu = await call(fresh, 'downloads', 'webgpu', 'loading');
+        const fetched = gpuFiles();
+        if (!fetched.includes('webrnn_gpu.js') || !fetched.some((f) => f.endsWith('.wasm'))) {
+          throw new Error(`a WebGPU runtime fetched ${fresh.requests.join(', ')}`);
+        }
+        return `${cpu}; ${auto}; ${gpu}: fetched ${fetched.join(', ')}`;
+      } finally {
+        await fresh.close();
+      }
+    });
     if (webgpu) {
       await check(`${label}: backends`, () => call(page, 'backends', true));
       await check(`${label}: golden on WebGPU`, () => call(page, 'golden', goldenCases()));
@@ -253,7 +278,13 @@ async function browserSuite(origin, webgpu) {
     await check(`${label}: wasm variants`, async () => {
       const out = [];
       for (const v of JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).files.filter((f) => f.endsWith('.wasm'))) {
-        const name = { 'webrnn_bg.wasm': 'base', 'webrnn_simd.wasm': 'simd128', 'webrnn_relaxed_simd.wasm': 'relaxed-simd' }[v];
+        const name = {
+          'webrnn_bg.wasm': 'base',
+          'webrnn_simd.wasm': 'simd128',
+          'webrnn_relaxed_simd.wasm': 'relaxed-simd',
+          'webrnn_gpu_simd.wasm': 'gpu-simd128',
+          'webrnn_gpu_relaxed_simd.wasm': 'gpu-relaxed-simd',
+        }[v];
         const fresh = await open();
         out.push(await call(fresh, 'variant', name));
         await fresh.close();
@@ -272,15 +303,21 @@ await check('tsc: sources', () => run(join(JS, 'node_modules/.bin/tsc'), ['-p', 
 await check('tsc: the package as an app uses it (types.ts)', () =>
   run(join(JS, 'node_modules/.bin/tsc'), ['-p', 'js/test/tsconfig.json']),
 );
-await check('size: JS + largest wasm, gzipped', () => {
-  // The browser entry and the wasm files (webrnn.node.js is Node's entry).
-  const files = readdirSync(PKG).filter((f) => f === 'webrnn.js' || f.endsWith('.wasm'));
+await check('size: what a CPU page and a WebGPU page download, gzipped', () => {
+  // The browser entry, the WebGPU glue and the wasm files (webrnn.node.js is Node's entry).
+  const files = readdirSync(PKG).filter((f) => f === 'webrnn.js' || f === 'webrnn_gpu.js' || f.endsWith('.wasm'));
   const gz = Object.fromEntries(files.map((f) => [f, gzipSync(readFileSync(join(PKG, f)), { level: 9 }).length]));
-  const js = gz['webrnn.js'];
-  const wasm = Math.max(...files.filter((f) => f.endsWith('.wasm')).map((f) => gz[f]));
-  const total = js + wasm;
-  if (total > SIZE_BUDGET) throw new Error(`${(total / 1024).toFixed(1)} KiB > ${SIZE_BUDGET / 1024} KiB`);
-  return `${(total / 1024).toFixed(1)} KiB of ${SIZE_BUDGET / 1024} KiB (JS ${(js / 1024).toFixed(1)}, wasm ${(wasm / 1024).toFixed(1)})`;
+  const largest = (gpu) =>
+    Math.max(0, ...files.filter((f) => f.endsWith('.wasm') && f.startsWith('webrnn_gpu') === gpu).map((f) => gz[f]));
+  const kib = (n) => (n / 1024).toFixed(1);
+  const cpu = gz['webrnn.js'] + largest(false);
+  const gpu = gz['webrnn.js'] + (gz['webrnn_gpu.js'] ?? 0) + largest(true);
+  if (cpu > CPU_PAGE_BUDGET) throw new Error(`CPU page ${kib(cpu)} KiB > ${kib(CPU_PAGE_BUDGET)} KiB`);
+  if (gpu > GPU_PAGE_BUDGET) throw new Error(`WebGPU page ${kib(gpu)} KiB > ${kib(GPU_PAGE_BUDGET)} KiB`);
+  return (
+    `CPU page ${kib(cpu)} KiB of ${kib(CPU_PAGE_BUDGET)} (JS ${kib(gz['webrnn.js'])}, wasm ${kib(largest(false))}); ` +
+    `WebGPU page ${kib(gpu)} KiB of ${kib(GPU_PAGE_BUDGET)}`
+  );
 });
 await check('node 20: golden cases and errors', () => {
   const out = JSON.parse(run(process.execPath, [join(JS, 'test/node.mjs')]));

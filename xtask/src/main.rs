@@ -34,7 +34,7 @@ usage: cargo xtask <task>
 
 tasks:
   setup            install what the other tasks need (idempotent)
-  test             setup, fmt, clippy (native + wasm32), cargo test, demo e2e test, js tests
+  test             setup, fmt, clippy (native + wasm32, with and without the gpu feature), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
   bench [--cpu|--gpu|--realworld]
@@ -127,28 +127,29 @@ fn demo_port(args: &[String]) -> Result<u16> {
     }
 }
 
+/// Clippy on the library for wasm32 (the browser build), with `extra` cargo arguments.
+fn clippy_wasm32(root: &Path, extra: &[&str]) -> Result {
+    let mut args = vec!["clippy", "--package", "webrnn", "--lib", "--target", "wasm32-unknown-unknown"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "-D", "warnings"]);
+    cargo(root, &args)
+}
+
 /// `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 fn test(root: &Path) -> Result {
     type Step = (&'static str, fn(&Path) -> Result);
-    let steps: [Step; 10] = [
+    let steps: [Step; 11] = [
         ("setup", setup::setup),
         ("fmt", |root| cargo(root, &["fmt", "--all", "--", "--check"])),
         ("clippy", |root| cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
-        ("clippy wasm32", |root| {
-            cargo(
-                root,
-                &[
-                    "clippy",
-                    "--package",
-                    "webrnn",
-                    "--lib",
-                    "--target",
-                    "wasm32-unknown-unknown",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-            )
+        ("clippy wasm32", |root| clippy_wasm32(root, &[])),
+        // The package's CPU-only wasm variants are built without the `gpu` feature: that build (and
+        // the native one without it, every target) stays clean too.
+        ("clippy without the gpu feature", |root| {
+            let native =
+                ["clippy", "--package", "webrnn", "--all-targets", "--no-default-features", "--", "-D", "warnings"];
+            cargo(root, &native)?;
+            clippy_wasm32(root, &["--no-default-features"])
         }),
         // WEBRNN_REQUIRE_GPU: the GPU tests fail instead of skipping when no adapter is found
         // (setup installs lavapipe, so CI really runs them).

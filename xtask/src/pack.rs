@@ -2,18 +2,24 @@
 //!
 //! 1. Each wasm variant of [`WASM_VARIANTS`] is built (`cargo build --release`, its own
 //!    `RUSTFLAGS` and target dir), bound by `wasm-bindgen --target web` into `js/build/wasm/<name>/`
-//!    and optimised by wasm-opt; its `.wasm` is copied into `pkg/`. The variants share one
-//!    JavaScript glue (checked: the glue files must be identical).
+//!    and optimised by wasm-opt; its `.wasm` is copied into `pkg/`. The CPU-only variants are built
+//!    without the `gpu` feature (no wgpu, no WebGPU bindings), the `gpu-*` ones with it. The
+//!    variants of each kind share one JavaScript glue (checked: the glue files must be identical),
+//!    and both kinds export the same API (checked: identical declarations).
 //! 2. esbuild bundles the TypeScript layer (`js/src/index.ts`), the glue (its default wasm URL
 //!    removed) and the small npm dependencies into one ES module, `pkg/webrnn.js`, with the list
 //!    of shipped variants built in (`js/build/wasm/variants.js`), each variant's URL a fixed string
 //!    `new URL('./<file>', import.meta.url)` that bundlers copy; at run time the loader takes the
-//!    first variant the engine validates. `js/src/node.ts` makes the Node entry, `webrnn.node.js`
-//!    (the same plus a file: reader), so that the browser entry has no `node:` import.
+//!    first variant of the kind it needs that the engine validates. The WebGPU variants' glue is
+//!    `pkg/webrnn_gpu.js`, which webrnn.js imports dynamically (`import('./webrnn_gpu.js')`) only
+//!    when a runtime takes a WebGPU adapter. `js/src/node.ts` makes the Node entry,
+//!    `webrnn.node.js` (the same plus a file: reader), so that the browser entry has no `node:`
+//!    import.
 //! 3. tsc writes the declarations into `pkg/types/`; `pkg/webrnn.d.ts` re-exports them.
 //! 4. package.json (conditional exports: `types`, `node`, `browser`, `./*.wasm`), README.md and
-//!    the licence files; then the gzipped size of what an app downloads (the JS and the
-//!    largest variant), which must stay within [`SIZE_BUDGET`].
+//!    the licence files; then the gzipped size of what a page downloads on the CPU (the JS and the
+//!    largest CPU-only variant, against [`CPU_PAGE_TARGET`]) and on WebGPU (plus the WebGPU glue and
+//!    the largest WebGPU variant, within [`GPU_PAGE_BUDGET`]).
 //!
 //! `WEBRNN_VARIANTS=base,relaxed-simd cargo xtask pack` builds the named variants only.
 
@@ -38,6 +44,9 @@ struct WasmVariant {
     opt_features: &'static [&'static str],
     /// Built by default (a variant without kernels that use its feature would only cost time).
     enabled: bool,
+    /// Built with the `gpu` feature (the WebGPU backend: wgpu and its bindings). The CPU-only
+    /// variants are built without it, so a page on the CPU downloads no GPU code.
+    gpu: bool,
 }
 
 /// Added to the SIMD variants' `RUSTFLAGS` (and to the builds that test and time those kernels,
@@ -62,6 +71,7 @@ const WASM_VARIANTS: &[WasmVariant] = &[
         features: &["simd128", "relaxed-simd"],
         opt_features: &["--enable-simd", "--enable-relaxed-simd"],
         enabled: true,
+        gpu: false,
     },
     WasmVariant {
         name: "simd128",
@@ -70,6 +80,7 @@ const WASM_VARIANTS: &[WasmVariant] = &[
         features: &["simd128"],
         opt_features: &["--enable-simd"],
         enabled: true,
+        gpu: false,
     },
     WasmVariant {
         name: "base",
@@ -78,11 +89,42 @@ const WASM_VARIANTS: &[WasmVariant] = &[
         features: &[],
         opt_features: &[],
         enabled: true,
+        gpu: false,
+    },
+    // The WebGPU builds: every browser with WebGPU has simd128, so there is no base one.
+    WasmVariant {
+        name: "gpu-relaxed-simd",
+        file: "webrnn_gpu_relaxed_simd.wasm",
+        rustflags: concat!("-C target-feature=+simd128,+relaxed-simd ", simd_codegen!()),
+        features: &["simd128", "relaxed-simd"],
+        opt_features: &["--enable-simd", "--enable-relaxed-simd"],
+        enabled: true,
+        gpu: true,
+    },
+    WasmVariant {
+        name: "gpu-simd128",
+        file: "webrnn_gpu_simd.wasm",
+        rustflags: concat!("-C target-feature=+simd128 ", simd_codegen!()),
+        features: &["simd128"],
+        opt_features: &["--enable-simd"],
+        enabled: true,
+        gpu: true,
     },
 ];
 
-/// What an app downloads from `pkg/` (the JS and one wasm variant), gzipped.
-pub const SIZE_BUDGET: u64 = 400 * 1024;
+/// What a page on the CPU downloads from `pkg/` (webrnn.js and the largest CPU-only variant),
+/// gzipped: the target of #14 (200 KB). `pack` prints how far it is.
+pub const CPU_PAGE_TARGET: u64 = 200 * 1000;
+
+/// What a page on WebGPU downloads (webrnn.js, webrnn_gpu.js and the largest WebGPU variant),
+/// gzipped.
+pub const GPU_PAGE_BUDGET: u64 = 440 * 1024;
+
+/// The WebGPU builds' glue in `pkg/`, imported dynamically by webrnn.js when a runtime takes WebGPU.
+const GPU_MODULE: &str = "webrnn_gpu.js";
+
+/// How the bundled TypeScript imports the WebGPU glue; `pack` points it at [`GPU_MODULE`].
+const GPU_IMPORT: &str = "import(\"webrnn-gpu\")";
 
 /// Features rustc enables by default for wasm32-unknown-unknown. wasm-bindgen drops the
 /// `target_features` section, so wasm-opt cannot detect them itself.
@@ -127,7 +169,8 @@ pub fn pack(root: &Path) -> Result {
         println!("pack: no wasm-opt {MIN_WASM_OPT}+ found, the package is unoptimised (run `cargo xtask setup`)");
     }
     let mut shipped = Vec::new();
-    let mut glue: Option<(PathBuf, String)> = None;
+    // The first variant of each kind (CPU-only, WebGPU) and its glue: the others must agree.
+    let mut glue: [Option<(PathBuf, String)>; 2] = [None, None];
     for v in selected_variants()? {
         let out = build.join(v.name);
         let wasm = build_variant(root, v, &out)?;
@@ -135,8 +178,8 @@ pub fn pack(root: &Path) -> Result {
             run(Command::new(opt).args(WASM_OPT_ARGS).args(v.opt_features).arg(&wasm).arg("-o").arg(&wasm))?;
         }
         let js = glue_code(&read(&out.join("webrnn.js"))?);
-        match &glue {
-            None => glue = Some((out.clone(), js)),
+        match &glue[v.gpu as usize] {
+            None => glue[v.gpu as usize] = Some((out.clone(), js)),
             Some((first, text)) if *text != js => {
                 return Err(format!(
                     "the wasm-bindgen glue of variant {} differs from {}: the variants must export the same API",
@@ -149,8 +192,34 @@ pub fn pack(root: &Path) -> Result {
         copy(&wasm, &pkg.join(v.file))?;
         shipped.push(v);
     }
-    let (glue_dir, _) = glue.ok_or("no wasm variant is enabled")?;
-    write_glue(&glue_dir, &build)?;
+    let [cpu_glue, gpu_glue] = glue;
+    let (cpu_dir, _) = cpu_glue.ok_or("no CPU-only wasm variant is selected (the package needs one)")?;
+    write_glue(&cpu_dir, &build.join("glue.js"))?;
+    copy(&cpu_dir.join("webrnn.d.ts"), &build.join("glue.d.ts"))?;
+    // tsc types the WebGPU glue from the CPU one's declarations: both kinds export the same API.
+    copy(&cpu_dir.join("webrnn.d.ts"), &build.join("glue-gpu.d.ts"))?;
+    let gpu_import = match &gpu_glue {
+        Some((gpu_dir, _)) => {
+            if public_api(&read(&gpu_dir.join("webrnn.d.ts"))?) != public_api(&read(&cpu_dir.join("webrnn.d.ts"))?) {
+                return Err(format!(
+                    "the WebGPU build's declarations ({}) differ from the CPU build's: both must export the same API",
+                    gpu_dir.display()
+                ));
+            }
+            write_glue(gpu_dir, &build.join("glue-gpu.js"))?;
+            run(Command::new(root.join(ESBUILD))
+                .current_dir(root)
+                .arg("js/build/wasm/glue-gpu.js")
+                .args(["--bundle", "--format=esm", "--target=es2022", "--platform=browser"])
+                .args(["--minify-syntax", "--minify-whitespace", "--legal-comments=none"])
+                .arg(format!("--outfile=pkg/{GPU_MODULE}"))
+                .arg("--log-level=warning"))?;
+            format!("import(\"./{GPU_MODULE}\")")
+        }
+        None => {
+            "Promise.reject(new Error(\"this package was packed without WebGPU variants (WEBRNN_VARIANTS)\"))".into()
+        }
+    };
     write(&build.join("variants.js"), &variants_module(&shipped))?;
     write(&build.join("variants.d.ts"), VARIANTS_DTS)?;
 
@@ -164,8 +233,15 @@ pub fn pack(root: &Path) -> Result {
             .args(["--minify-syntax", "--minify-whitespace", "--external:node:*", "--legal-comments=none"])
             .arg("--alias:webrnn-wasm=./js/build/wasm/glue.js")
             .arg("--alias:webrnn-variants=./js/build/wasm/variants.js")
+            .arg("--external:webrnn-gpu")
             .arg(format!("--outfile=pkg/{out}"))
             .arg("--log-level=warning"))?;
+        let path = pkg.join(out);
+        let js = read(&path)?;
+        if js.matches(GPU_IMPORT).count() != 1 {
+            return Err(format!("pkg/{out} should import the WebGPU glue once as {GPU_IMPORT} (check js/src/wasm.ts)"));
+        }
+        write(&path, &js.replace(GPU_IMPORT, &gpu_import))?;
     }
     let browser = read(&pkg.join("webrnn.js"))?;
     if let Some(at) = browser.find("\"node:").or_else(|| browser.find("'node:")) {
@@ -185,7 +261,7 @@ pub fn pack(root: &Path) -> Result {
         &pkg.join("webrnn.d.ts"),
         "/// <reference lib=\"esnext.disposable\" />\nexport * from './types/index.js';\n",
     )?;
-    write(&pkg.join("package.json"), &package_json(root, &shipped)?)?;
+    write(&pkg.join("package.json"), &package_json(root, &shipped, gpu_glue.is_some())?)?;
     copy(&root.join("js/README.md"), &pkg.join("README.md"))?;
     for licence in LICENCES {
         copy(&root.join(licence), &pkg.join(licence))?;
@@ -217,29 +293,51 @@ fn glue_code(js: &str) -> String {
 /// `cargo build` + `wasm-bindgen` for one variant; returns the bound `.wasm` in `out`.
 fn build_variant(root: &Path, v: &WasmVariant, out: &Path) -> Result<PathBuf> {
     let target_root = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    // Each variant keeps its own target dir, so switching RUSTFLAGS does not rebuild the others.
-    let target_dir = if v.rustflags.is_empty() { target_root } else { target_root.join("wasm-variants").join(v.name) };
-    println!("pack: wasm variant {} ({})", v.name, if v.rustflags.is_empty() { "no flags" } else { v.rustflags });
-    run(Command::new("cargo")
-        .current_dir(root)
-        .env("RUSTFLAGS", v.rustflags)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--quiet",
-            "--lib",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--package",
-            "webrnn",
-        ]))?;
+    // Each variant keeps its own target dir, so switching RUSTFLAGS or features does not rebuild
+    // the others.
+    let target_dir = target_root.join("wasm-variants").join(v.name);
+    let flags = if v.rustflags.is_empty() { "no flags" } else { v.rustflags };
+    println!("pack: wasm variant {} ({flags}; {})", v.name, if v.gpu { "with WebGPU" } else { "CPU only" });
+    let mut cargo = Command::new("cargo");
+    cargo.current_dir(root).env("RUSTFLAGS", v.rustflags).env("CARGO_TARGET_DIR", &target_dir).args([
+        "build",
+        "--quiet",
+        "--lib",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "webrnn",
+    ]);
+    if !v.gpu {
+        cargo.arg("--no-default-features");
+    }
+    run(&mut cargo)?;
     let raw = target_dir.join("wasm32-unknown-unknown/release/webrnn.wasm");
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--out-name", "webrnn", "--out-dir"])
         .arg(out)
         .arg(&raw))?;
     Ok(out.join("webrnn_bg.wasm"))
+}
+
+/// The declarations of a glue without its `InitOutput` interface (the raw exports of the module,
+/// among them the closure shims of wasm-bindgen, which differ between builds): the classes and
+/// functions the TypeScript layer calls.
+fn public_api(dts: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in dts.lines() {
+        if line.starts_with("export interface InitOutput") {
+            skipping = true;
+        } else if skipping && line.starts_with('}') {
+            skipping = false;
+        } else if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The local binaryen from npm, else a recent enough wasm-opt on PATH.
@@ -262,9 +360,9 @@ const GLUE_DEFAULT_URL: &str = "module_or_path = new URL('webrnn_bg.wasm', impor
 const GLUE_UTF8_IMPORT: &str =
     "import { Utf8Decoder as TextDecoder, Utf8Encoder as TextEncoder } from '../../src/utf8.ts';";
 
-/// The shared glue, as `js/build/wasm/glue.js` (+ `.d.ts`), without its default wasm URL and with
-/// [`GLUE_UTF8_IMPORT`].
-fn write_glue(glue_dir: &Path, build: &Path) -> Result {
+/// The glue one kind of variants shares, as `to` (`js/build/wasm/glue.js`, `glue-gpu.js`), without
+/// its default wasm URL and with [`GLUE_UTF8_IMPORT`].
+fn write_glue(glue_dir: &Path, to: &Path) -> Result {
     let js = read(&glue_dir.join("webrnn.js"))?;
     if !js.contains(GLUE_DEFAULT_URL) {
         return Err(format!(
@@ -275,14 +373,13 @@ fn write_glue(glue_dir: &Path, build: &Path) -> Result {
     // An AudioWorkletGlobalScope has no TextDecoder / TextEncoder, which the glue creates when it
     // is evaluated: it gets the platform's where they exist, UTF-8 stand-ins elsewhere.
     let js = format!("{GLUE_UTF8_IMPORT}\n{js}");
-    write(&build.join("glue.js"), &js)?;
-    copy(&glue_dir.join("webrnn.d.ts"), &build.join("glue.d.ts"))
+    write(to, &js)
 }
 
 /// `js/build/wasm/variants.js`, the module `webrnn-variants`: the shipped variants, fastest first, each
 /// with its URL as a literal `new URL('./<file>', import.meta.url)` so that bundlers see every file.
 const VARIANTS_DTS: &str =
-    "export declare const SHIPPED: { name: string; file: string; features: string[]; url: () => URL }[];\n";
+    "export declare const SHIPPED: { name: string; file: string; features: string[]; gpu: boolean; url: () => URL }[];\n";
 
 fn variants_module(shipped: &[&WasmVariant]) -> String {
     let mut out = String::from(
@@ -292,10 +389,11 @@ fn variants_module(shipped: &[&WasmVariant]) -> String {
     for v in shipped {
         let features: Vec<String> = v.features.iter().map(|f| format!("'{f}'")).collect();
         out.push_str(&format!(
-            "  {{ name: '{}', file: '{}', features: [{}], url: () => new URL('./{}', import.meta.url) }},\n",
+            "  {{ name: '{}', file: '{}', features: [{}], gpu: {}, url: () => new URL('./{}', import.meta.url) }},\n",
             v.name,
             v.file,
             features.join(", "),
+            v.gpu,
             v.file
         ));
     }
@@ -303,7 +401,7 @@ fn variants_module(shipped: &[&WasmVariant]) -> String {
     out
 }
 
-fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
+fn package_json(root: &Path, shipped: &[&WasmVariant], gpu_module: bool) -> Result<String> {
     let manifest = read(&root.join("Cargo.toml"))?;
     let field = |key: &str| {
         manifest
@@ -313,6 +411,9 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
             .to_string()
     };
     let mut files: Vec<String> = ["webrnn.js", "webrnn.node.js", "webrnn.d.ts", "types/"].map(String::from).to_vec();
+    if gpu_module {
+        files.push(GPU_MODULE.to_string());
+    }
     files.extend(LICENCES.iter().map(|l| l.to_string()));
     files.extend(shipped.iter().map(|v| v.file.to_string()));
     let quoted: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
@@ -361,17 +462,32 @@ fn report_size(root: &Path, pkg: &Path, shipped: &[&WasmVariant]) -> Result {
     }
     // The browser entry; webrnn.node.js is Node's.
     let js = gz.get("webrnn.js").copied().unwrap_or(0);
-    let wasm = shipped.iter().filter_map(|v| gz.get(v.file)).copied().max().unwrap_or(0);
-    let total = js + wasm;
-    println!(
-        "pack: {:<30} {:>10}  gzip {:>10}  (JS + largest wasm variant; budget {})",
-        "one app downloads",
-        "",
-        kib(total),
-        kib(SIZE_BUDGET)
-    );
-    if total > SIZE_BUDGET {
-        println!("pack: warning: over the size budget");
+    let largest = |gpu: bool| shipped.iter().filter(|v| v.gpu == gpu).filter_map(|v| gz.get(v.file)).copied().max();
+    if let Some(wasm) = largest(false) {
+        let total = js + wasm;
+        println!(
+            "pack: {:<30} {:>10}  gzip {:>10}  (webrnn.js + largest CPU-only wasm; target {})",
+            "a CPU page downloads",
+            "",
+            kib(total),
+            kib(CPU_PAGE_TARGET)
+        );
+        if total > CPU_PAGE_TARGET {
+            println!("pack: the CPU page is {} over its target", kib(total - CPU_PAGE_TARGET));
+        }
+    }
+    if let Some(wasm) = largest(true) {
+        let total = js + gz.get(GPU_MODULE).copied().unwrap_or(0) + wasm;
+        println!(
+            "pack: {:<30} {:>10}  gzip {:>10}  (webrnn.js + {GPU_MODULE} + largest WebGPU wasm; budget {})",
+            "a WebGPU page downloads",
+            "",
+            kib(total),
+            kib(GPU_PAGE_BUDGET)
+        );
+        if total > GPU_PAGE_BUDGET {
+            println!("pack: warning: the WebGPU page is over its budget");
+        }
     }
     Ok(())
 }

@@ -163,7 +163,7 @@ async function openApp(browser, url, origin) {
     );
     if (!golden.sessions || !(golden.maxErr <= 1e-4)) throw new Error(`golden: ${JSON.stringify(golden)}`);
     if (errors.length) throw new Error(`page errors: ${errors.join(' | ')}`);
-    return `${info.variant} on ${info.backend}, ${CASE} max |diff| ${golden.maxErr.toExponential(1)}, compiled ${info.compiled.join(' ')}`;
+    return `${info.variant} on ${info.backend}, ${CASE} max |diff| ${golden.maxErr.toExponential(1)}, compiled ${info.compiled.join(' ')}; WebGPU build ${info.gpuBuild} instantiated`;
   } finally {
     await page.close();
   }

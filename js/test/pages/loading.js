@@ -181,3 +181,20 @@ export async function worklet() {
   assert(outputs.length === 12 && worst < 1e-5, `${outputs.length} worklet steps, max |diff| vs the page ${worst}`);
   return `variant ${ready.variant} in the worklet, 12 steps from process() = the page's (max |diff| ${worst.toExponential(1)}); openStore: ${ready.store}`;
 }
+
+/**
+ * A runtime of `backend` streams the golden GRU; says which build it loaded. run.mjs watches what
+ * the page fetched: a CPU runtime no GPU code, a WebGPU one the WebGPU glue and build.
+ */
+export async function downloads(backend) {
+  const r = await Runtime.create({ backend });
+  const want = backend === 'webgpu';
+  assert(r.build.gpu === want, `${backend} runtime loaded ${r.variant} (gpu ${r.build.gpu})`);
+  assert(VARIANTS.find((v) => v.name === r.variant)?.gpu === want, `variant ${r.variant}`);
+  const m = await r.loadModel(GRU);
+  const s = m.createSession();
+  const y = await s.run(Int32Array.from({ length: 10 }, (_, t) => t % 37), 10);
+  assert(y.length > 0 && y.every(Number.isFinite), 'outputs');
+  m.dispose();
+  return `${backend} → ${r.backend} (${r.variant})`;
+}

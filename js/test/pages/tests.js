@@ -364,7 +364,8 @@ export async function api() {
 export async function backends(expectAdapter) {
   const r = await rt();
   assert(r.webgpuAdapter === expectAdapter, `webgpuAdapter ${r.webgpuAdapter}, expected ${expectAdapter}`);
-  assert(r.build.gpu, 'the package is built with the GPU backend');
+  // A WebGPU runtime loads a WebGPU build; a runtime on the CPU a CPU-only one (no GPU code).
+  assert(r.build.gpu === expectAdapter, `build.gpu ${r.build.gpu} (${r.variant}) on ${r.backend}`);
   const cpu = await Runtime.create({ backend: 'cpu' });
   assert(cpu.backend.startsWith('cpu') && !cpu.webgpuAdapter, 'cpu');
   const cm = await cpu.loadModel(GRU);
@@ -430,7 +431,12 @@ export async function variant(name) {
   const m = await r.loadModel(GRU);
   const s = m.createSession();
   const y = await s.run(Int32Array.from({ length: 20 }, (_, t) => t % 37), 20);
-  await rejects('second variant', () => Runtime.create({ variant: 'no-such' }), InvalidArgumentError, 'invalid_argument');
+  // One instance of each kind (CPU-only, WebGPU) per realm: another variant of the same kind is refused.
+  const other = VARIANTS.find((v) => v.gpu === r.build.gpu && v.name !== name);
+  if (other) {
+    await rejects('second variant', () => Runtime.create({ variant: other.name }), InvalidArgumentError, 'invalid_argument');
+  }
+  await rejects('unknown variant', () => Runtime.create({ variant: 'no-such' }), BackendUnavailableError, 'backend_unavailable');
   return { variant: r.variant, backend: r.backend, sum: y.reduce((a, b) => a + b, 0) };
 }
 

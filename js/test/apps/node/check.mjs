@@ -27,6 +27,10 @@ for (const v of VARIANTS) {
     compiled.push(`(${v.name}: ${e.message})`);
   }
 }
+// The WebGPU build (its glue is webrnn_gpu.js, imported dynamically) instantiates in Node too.
+const gpuBuild = await Runtime.create({ backend: 'cpu', variant: 'gpu-simd128' });
+if (!gpuBuild.build.gpu) throw new Error('variant gpu-simd128 loaded a build without the GPU backend');
+compiled.push(`${gpuBuild.variant} instantiated`);
 console.log(
   JSON.stringify({ resolved: import.meta.resolve('webrnn'), variant: rt.variant, backend: rt.backend, maxErr: result.maxErr, compiled }),
 );

@@ -1,6 +1,7 @@
 // The app every bundler builds (js/test/apps/run.mjs): it imports the installed package by its
 // name, creates a runtime and compiles every shipped wasm variant from the URL the bundle gives it,
-// so a variant the bundler did not copy (or serves as HTML) fails here. The verdict goes to
+// so a variant the bundler did not copy (or serves as HTML) fails here, and instantiates a WebGPU
+// build (whose glue the bundler must have kept as a chunk). The verdict goes to
 // <body data-status> (`ok` or `error`) and data-result. The harness then streams a golden GRU
 // through sessions of this runtime (window.webrnnApp), with the test's own golden.js.
 //
@@ -18,7 +19,11 @@ async function main() {
     if (!(module instanceof WebAssembly.Module)) throw new Error(`Runtime.compile(${v.name}) gave ${module}`);
     compiled.push(v.name);
   }
-  return { rt, info: { variant: rt.variant, backend: rt.backend, compiled } };
+  // The WebGPU build's glue is a module of its own (webrnn_gpu.js, imported dynamically): the
+  // bundler must have made it a chunk. Instantiated here on the CPU backend (no adapter needed).
+  const gpuBuild = await Runtime.create({ backend: 'cpu', variant: 'gpu-simd128', ...options });
+  if (!gpuBuild.build.gpu) throw new Error(`variant gpu-simd128 loaded a build without the GPU backend`);
+  return { rt, info: { variant: rt.variant, backend: rt.backend, compiled, gpuBuild: gpuBuild.variant } };
 }
 
 window.webrnnApp = main();
