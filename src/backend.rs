@@ -164,6 +164,24 @@ impl RecurrentKernels for ScalarKernels {
     }
 }
 
+/// The kernels of session planning's probes: the reference's checks and output shapes, zeros for
+/// values ([`cell::reference_shapes`]).
+pub(crate) struct ShapeKernels;
+
+impl RecurrentKernels for ShapeKernels {
+    fn backend(&self) -> Backend {
+        Backend::CpuScalar
+    }
+
+    fn cpu_isa(&self) -> crate::cpu::Isa {
+        crate::cpu::Isa::Scalar
+    }
+
+    fn run(&self, _node: usize, spec: &RecurrentSpec, inputs: &RecurrentInputs<'_>) -> Result<RecurrentOutputs> {
+        cell::reference_shapes(spec, inputs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, Layer, RecurrentKernels, ScalarKernels};
+use crate::backend::{Backend, Layer, RecurrentKernels, ScalarKernels, ShapeKernels};
 use crate::cell::{self, CellKind, Direction};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, Schedule, StateHook, ValueId};
@@ -579,7 +579,8 @@ fn plan_sessions(g: &Graph) -> Result<SessionPlan> {
                 }
             }
             let mut hook = ProbeHook { seen: Vec::new() };
-            match g.execute(&schedule, feed, &mut hook, &ScalarKernels) {
+            // Only the outputs' shapes are wanted: the recurrent layers are not computed.
+            match g.execute(&schedule, feed, &mut hook, &ShapeKernels) {
                 Ok(outs) if ok && hook.seen.iter().all(|&s| s == (t, b)) && hook.seen.len() == cells.len() => {
                     shapes.push(outs.iter().map(|o| o.shape().to_vec()).collect::<Vec<_>>())
                 }

@@ -39,7 +39,28 @@ const EXTRA_FLAGS: &[&str] = &[
 
 /// Where the page loads the package from: a copy of `pkg/` taken right after packing, so that a
 /// `pack` run elsewhere during the (long) page cannot pull the files from under it.
-const PKG_COPY: &str = "target/bench/webrnn-pkg";
+pub(crate) const PKG_COPY: &str = "target/bench/webrnn-pkg";
+
+/// Whether this process has packed and copied the package already (the start-up page and this
+/// one share it).
+static PACKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Packs (unless `WEBRNN_BENCH_SKIP_PACK` is set and pkg/ exists, or this process did already)
+/// and copies pkg/ to [`PKG_COPY`].
+pub(crate) fn packed_copy(root: &Path, label: &str) -> Result {
+    use std::sync::atomic::Ordering;
+    if PACKED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    if env::var_os("WEBRNN_BENCH_SKIP_PACK").is_some() && root.join("pkg/webrnn.js").is_file() {
+        println!("{label}: WEBRNN_BENCH_SKIP_PACK is set: timing pkg/ as it is");
+    } else {
+        crate::pack::pack(root)?;
+    }
+    copy_package(&root.join("pkg"), &root.join(PKG_COPY))?;
+    PACKED.store(true, Ordering::SeqCst);
+    Ok(())
+}
 
 pub fn bench(root: &Path) -> Result {
     let started = Instant::now();
@@ -48,14 +69,9 @@ pub fn bench(root: &Path) -> Result {
     if !ort.is_file() {
         return Err(format!("{} is missing: `cargo xtask setup` installs onnxruntime-web", ort.display()));
     }
-    if env::var_os("WEBRNN_BENCH_SKIP_PACK").is_some() && root.join("pkg/webrnn.js").is_file() {
-        println!("bench-webgpu: WEBRNN_BENCH_SKIP_PACK is set: timing pkg/ as it is");
-    } else {
-        crate::pack::pack(root)?;
-    }
+    packed_copy(root, "bench-webgpu")?;
     let out = root.join("target/bench");
     crate::bench::make_models(root, &out.join("models"))?;
-    copy_package(&root.join("pkg"), &root.join(PKG_COPY))?;
     write_config(&out)?;
 
     let flags = webdriver_flags(root)?;

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_gpu;
 mod bench_realworld;
+mod bench_startup;
 mod fuzz;
 mod pack;
 mod serve;
@@ -37,12 +38,13 @@ tasks:
   test             setup, fmt, clippy (native + wasm32, with and without the gpu feature), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
-  bench [--cpu|--gpu|--realworld]
+  bench [--cpu|--gpu|--realworld|--startup]
                    webrnn vs onnxruntime-web in headless Chromium: the CPU page (wasm EP, one
                    thread; bench/results.json), the real-world models chunk by chunk
-                   (bench/results-realworld.json), then the WebGPU page (WebGPU EP;
-                   bench/results-webgpu.json) and the native GPU table; --cpu: the first two,
-                   --realworld: the real-world table only, --gpu: the WebGPU half
+                   (bench/results-realworld.json), cold start to the first output in fresh
+                   browsers (bench/results-startup.json), then the WebGPU page (WebGPU EP;
+                   bench/results-webgpu.json) and the native GPU table; --cpu: the first three,
+                   --realworld / --startup: that table only, --gpu: the WebGPU half
   fuzz [--minutes N]
                    the coverage-guided fuzzers of fuzz/ (cargo-fuzz, nightly), N minutes per
                    target (default 10); `test` runs each for 25 s";
@@ -57,12 +59,15 @@ fn main() -> ExitCode {
         Some("test") => no_more_args(&args).and_then(|()| test(&root)),
         Some("pack") => no_more_args(&args).and_then(|()| pack::pack(&root)),
         Some("demo") => demo_port(&args[1..]).and_then(|port| demo(&root, port)),
-        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, gpu)| {
+        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, startup, gpu)| {
             if cpu {
                 bench::bench(&root)?;
             }
             if realworld {
                 bench_realworld::bench(&root)?;
+            }
+            if startup {
+                bench_startup::bench(&root)?;
             }
             if gpu {
                 bench_gpu::bench(&root)?;
@@ -97,15 +102,16 @@ fn no_more_args(args: &[String]) -> Result {
     }
 }
 
-/// `bench` runs the CPU page, the real-world page and the WebGPU page; `--cpu` the first two,
-/// `--realworld` the second, `--gpu` the third.
-fn bench_pages(args: &[String]) -> Result<(bool, bool, bool)> {
+/// `bench` runs the CPU page, the real-world page, the start-up pages and the WebGPU page; `--cpu`
+/// the first three, `--realworld` the second, `--startup` the third, `--gpu` the last.
+fn bench_pages(args: &[String]) -> Result<(bool, bool, bool, bool)> {
     match args {
-        [] => Ok((true, true, true)),
-        [flag] if flag == "--cpu" => Ok((true, true, false)),
-        [flag] if flag == "--realworld" => Ok((false, true, false)),
-        [flag] if flag == "--gpu" => Ok((false, false, true)),
-        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld]\n\n{USAGE}")),
+        [] => Ok((true, true, true, true)),
+        [flag] if flag == "--cpu" => Ok((true, true, true, false)),
+        [flag] if flag == "--realworld" => Ok((false, true, false, false)),
+        [flag] if flag == "--startup" => Ok((false, false, true, false)),
+        [flag] if flag == "--gpu" => Ok((false, false, false, true)),
+        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld|--startup]\n\n{USAGE}")),
     }
 }
 
