@@ -7,6 +7,7 @@ mod bench_gpu;
 mod bench_realworld;
 mod fuzz;
 mod pack;
+mod pack_audio;
 mod serve;
 mod setup;
 

@@ -167,6 +167,7 @@ pub fn pack(root: &Path) -> Result {
             .arg(format!("--outfile=pkg/{out}"))
             .arg("--log-level=warning"))?;
     }
+    crate::pack_audio::bundle(root, &root.join(ESBUILD))?;
     let browser = read(&pkg.join("webrnn.js"))?;
     if let Some(at) = browser.find("\"node:").or_else(|| browser.find("'node:")) {
         let context: String = browser[at..].chars().take(40).collect();
@@ -314,6 +315,7 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
     };
     let mut files: Vec<String> = ["webrnn.js", "webrnn.node.js", "webrnn.d.ts", "types/"].map(String::from).to_vec();
     files.extend(LICENCES.iter().map(|l| l.to_string()));
+    files.extend(crate::pack_audio::FILES.iter().map(|f| f.to_string()));
     files.extend(shipped.iter().map(|v| v.file.to_string()));
     let quoted: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
     Ok(format!(
@@ -332,6 +334,7 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
       "browser": "./webrnn.js",
       "default": "./webrnn.js"
     }},
+    {audio}
     "./*.wasm": "./*.wasm",
     "./package.json": "./package.json"
   }},
@@ -343,7 +346,8 @@ fn package_json(root: &Path, shipped: &[&WasmVariant]) -> Result<String> {
         version = field("version"),
         description = field("description"),
         license = field("license"),
-        files = quoted.join(", ")
+        files = quoted.join(", "),
+        audio = crate::pack_audio::EXPORT
     ))
 }
 
