@@ -19,12 +19,14 @@ use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The models the demo page loads, committed; `scripts/train_demo.py` makes them.
+/// The models the demo page loads, committed; `scripts/train_demo.py` makes them, but Silero VAD,
+/// a copy of `tests/data/realworld/models/silero_vad_16k_op15.onnx`.
 const DEMO_MODELS: &[&str] = &[
     "www/models/text-gru.onnx",
     "www/models/text-gru.json",
     "www/models/stream-lstm.onnx",
     "www/models/stream-lstm.json",
+    "www/models/silero-vad.onnx",
 ];
 
 /// Where the demo's end-to-end test leaves its screenshots.
@@ -210,7 +212,7 @@ fn demo(root: &Path, port: u16) -> Result {
 
 fn check_demo_models(root: &Path) -> Result {
     match DEMO_MODELS.iter().find(|file| !root.join(file).is_file()) {
-        Some(missing) => Err(format!("demo model {missing} not found; scripts/train_demo.py makes it")),
+        Some(missing) => Err(format!("demo model {missing} not found; scripts/train_demo.py makes it (Silero VAD: copied from tests/data/realworld/models)")),
         None => Ok(()),
     }
 }
