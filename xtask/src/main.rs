@@ -5,6 +5,7 @@
 mod bench;
 mod bench_gpu;
 mod bench_realworld;
+mod bench_vad;
 mod fuzz;
 mod pack;
 mod pack_audio;
@@ -40,12 +41,15 @@ tasks:
   test             setup, fmt, clippy (native + wasm32), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
-  bench [--cpu|--gpu|--realworld]
+  bench [--cpu|--gpu|--realworld|--vad]
                    webrnn vs onnxruntime-web in headless Chromium: the CPU page (wasm EP, one
                    thread; bench/results.json), the real-world models chunk by chunk
-                   (bench/results-realworld.json), then the WebGPU page (WebGPU EP;
-                   bench/results-webgpu.json) and the native GPU table; --cpu: the first two,
-                   --realworld: the real-world table only, --gpu: the WebGPU half
+                   (bench/results-realworld.json), voice activity: webrnn/audio's Vad against
+                   onnxruntime-web as vad-web calls it, and the download of each
+                   (bench/results-vad.json), then the WebGPU page (WebGPU EP;
+                   bench/results-webgpu.json) and the native GPU table; --cpu: the first three,
+                   --realworld: the real-world table only, --vad: the voice activity table
+                   only, --gpu: the WebGPU half
   fuzz [--minutes N]
                    the coverage-guided fuzzers of fuzz/ (cargo-fuzz, nightly), N minutes per
                    target (default 10); `test` runs each for 25 s";
@@ -60,12 +64,15 @@ fn main() -> ExitCode {
         Some("test") => no_more_args(&args).and_then(|()| test(&root)),
         Some("pack") => no_more_args(&args).and_then(|()| pack::pack(&root)),
         Some("demo") => demo_port(&args[1..]).and_then(|port| demo(&root, port)),
-        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, gpu)| {
+        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, vad, gpu)| {
             if cpu {
                 bench::bench(&root)?;
             }
             if realworld {
                 bench_realworld::bench(&root)?;
+            }
+            if vad {
+                bench_vad::bench(&root)?;
             }
             if gpu {
                 bench_gpu::bench(&root)?;
@@ -100,15 +107,16 @@ fn no_more_args(args: &[String]) -> Result {
     }
 }
 
-/// `bench` runs the CPU page, the real-world page and the WebGPU page; `--cpu` the first two,
-/// `--realworld` the second, `--gpu` the third.
-fn bench_pages(args: &[String]) -> Result<(bool, bool, bool)> {
+/// `bench` runs the CPU page, the real-world page, the voice activity page and the WebGPU page;
+/// `--cpu` the first three, `--realworld` the second, `--vad` the third, `--gpu` the fourth.
+fn bench_pages(args: &[String]) -> Result<(bool, bool, bool, bool)> {
     match args {
-        [] => Ok((true, true, true)),
-        [flag] if flag == "--cpu" => Ok((true, true, false)),
-        [flag] if flag == "--realworld" => Ok((false, true, false)),
-        [flag] if flag == "--gpu" => Ok((false, false, true)),
-        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld]\n\n{USAGE}")),
+        [] => Ok((true, true, true, true)),
+        [flag] if flag == "--cpu" => Ok((true, true, true, false)),
+        [flag] if flag == "--realworld" => Ok((false, true, false, false)),
+        [flag] if flag == "--vad" => Ok((false, false, true, false)),
+        [flag] if flag == "--gpu" => Ok((false, false, false, true)),
+        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld|--vad]\n\n{USAGE}")),
     }
 }
 
