@@ -8,19 +8,8 @@
 // alternating the two. Results are POSTed back as JSON.
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { measure, ortOneThread, postReport } from './common.js';
+import { measure, ortOneThread, postReport, progressLog as log, readBytes as read } from './common.js';
 import { readTensor } from '/js/test/pages/tensor.js';
-
-const log = (line) => {
-  document.getElementById('log').textContent += line + '\n';
-  fetch('/progress', { method: 'POST', body: line }).catch(() => {});
-};
-
-async function read(url) {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
-}
 
 /** onnxruntime-web as vad-web 0.0.31 calls Silero (dist/models/silero.js, legacy.js). */
 export class OrtSilero {

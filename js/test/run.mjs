@@ -310,7 +310,7 @@ await check('size: JS + largest wasm, gzipped', () => {
 });
 await check('node 20: golden cases and errors', () => {
   const out = JSON.parse(run(process.execPath, [join(JS, 'test/node.mjs')]));
-  return `${out.cases} cases, ${out.backend}, variant ${out.variant}; int8 ${out.int8}`;
+  return `${out.cases} cases, ${out.backend}, variant ${out.variant}; int8 ${out.int8}; webrnn/audio ${out.vad}`;
 });
 
 const server = await serve();
