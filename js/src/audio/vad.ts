@@ -281,12 +281,14 @@ export class Vad extends EventTarget {
     this.#append(audio);
     const frames = Math.floor(this.#pendingLength / n);
     const probs = new Float32Array(frames);
-    for (let f = 0; f < frames; f++) {
-      const frame = this.#pending.slice(f * n, (f + 1) * n);
-      probs[f] = await this.#frame(frame);
+    let done = 0;
+    try {
+      for (; done < frames; done++) probs[done] = await this.#frame(this.#pending.slice(done * n, (done + 1) * n));
+    } finally {
+      // Frames that went through the model are consumed even if a later one failed.
+      this.#pending.copyWithin(0, done * n, this.#pendingLength);
+      this.#pendingLength -= done * n;
     }
-    this.#pending.copyWithin(0, frames * n, this.#pendingLength);
-    this.#pendingLength -= frames * n;
     return probs;
   }
 
