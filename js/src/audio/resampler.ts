@@ -77,9 +77,12 @@ export class Resampler {
     this.#frac = 0;
   }
 
-  /** Converts the next chunk of input; returns the output samples it completes. */
+  /**
+   * Converts the next chunk of input; returns the output samples it completes (at equal rates,
+   * `input` itself).
+   */
   process(input: Float32Array): Float32Array {
-    if (this.inputRate === this.outputRate) return input.slice();
+    if (this.inputRate === this.outputRate) return input;
     this.#append(input);
     const half = this.#half;
     // Outputs whose kernel lies wholly inside what has arrived.

@@ -195,6 +195,8 @@ export class Vad extends EventTarget {
   readonly #redemptionFrames: number;
   readonly #preSpeechPadFrames: number;
   readonly #minSpeechFrames: number;
+  /** Listeners of `frame`: the event is made only when someone listens (it costs more than the frame's bookkeeping). */
+  #frameListeners = new Set<EventListenerOrEventListenerObject>();
   #latency = new Float64Array(LATENCY_WINDOW);
   #latencyCount = 0;
   /** Calls of `process` run one after the other. */
@@ -232,6 +234,16 @@ export class Vad extends EventTarget {
       model.dispose();
       throw e;
     }
+  }
+
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    if (type === 'frame' && listener) this.#frameListeners.add(listener);
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    if (type === 'frame' && listener) this.#frameListeners.delete(listener);
+    super.removeEventListener(type, listener, options);
   }
 
   /** Milliseconds of audio per model call. */
@@ -329,7 +341,7 @@ export class Vad extends EventTarget {
     const cb = this.#callbacks;
     const isSpeech = p >= o.positiveSpeechThreshold;
     cb.onFrameProcessed?.({ isSpeech: p, notSpeech: 1 - p }, frame);
-    this.#emit('frame', { probability: p, start: this.#time(index), end: this.#time(index + 1) });
+    if (this.#frameListeners.size > 0) this.#emit('frame', { probability: p, start: this.#time(index), end: this.#time(index + 1) });
     this.#buffer.push({ frame, isSpeech, index });
     if (isSpeech) {
       this.#speechFrames++;

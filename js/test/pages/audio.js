@@ -156,7 +156,22 @@ export async function vadSegments() {
   const strict = await run({ redemptionMs: 200, minSpeechMs: 2000 });
   const kinds = strict.events.map((e) => e.type).join();
   assert(kinds === 'speechstart,misfire,speechstart,misfire,speechstart,misfire', `minSpeechMs 2000: ${kinds}`);
-  return `short redemption: ${ends.map((e) => `${e.start.toFixed(2)}-${e.end.toFixed(2)} s`).join(', ')} for sentences at ${spans.map(([a, b]) => `${a.toFixed(2)}-${b.toFixed(2)}`).join(', ')}; defaults: 1 segment; minSpeechMs 2000: 3 misfires`;
+  // endSegment() in the middle of a sentence ends it there; `frame` events follow their listeners.
+  const vad = await Vad.create(rt, { model, redemptionMs: 200, minSpeechMs: 100 });
+  const cut = [];
+  let frames = 0;
+  const onFrame = () => frames++;
+  vad.addEventListener('frame', onFrame);
+  vad.addEventListener('speechend', (e) => cut.push(e));
+  const p = await vad.process(x.subarray(0, 12800));
+  assert(frames === p.length && vad.speaking, `${frames} frame events for ${p.length} frames; speaking ${vad.speaking}`);
+  vad.removeEventListener('frame', onFrame);
+  await vad.process(x.subarray(12800, 13312));
+  await vad.endSegment();
+  assert(frames === p.length, 'a frame event after its listener was removed');
+  assert(cut.length === 1 && !vad.speaking && Math.abs(cut[0].end - 13312 / 16000) < 1e-9, `endSegment: ${cut.map((e) => `${e.start}-${e.end}`)}`);
+  vad.dispose();
+  return `short redemption: ${ends.map((e) => `${e.start.toFixed(2)}-${e.end.toFixed(2)} s`).join(', ')} for sentences at ${spans.map(([a, b]) => `${a.toFixed(2)}-${b.toFixed(2)}`).join(', ')}; defaults: 1 segment; minSpeechMs 2000: 3 misfires; endSegment() mid-sentence ends it at ${cut[0].end.toFixed(3)} s`;
 }
 
 /** The same audio at 48 kHz (and 44.1 kHz) gives probabilities close to the 16 kHz ones, and the same segments. */
