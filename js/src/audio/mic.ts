@@ -10,7 +10,7 @@
 
 import { DisposedError, InvalidArgumentError, IoError, type Runtime } from 'webrnn';
 
-import { Vad, type VadOptions } from './vad.js';
+import { Vad, checkVadOptions, type VadOptions } from './vad.js';
 
 const PROCESSOR = 'webrnn-vad-capture';
 
@@ -89,7 +89,7 @@ export class MicVad {
   }
 
   static async create(rt: Runtime, options: MicVadOptions): Promise<MicVad> {
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('MicVad.create needs options: { model }');
+    checkVadOptions({ ...options, sampleRate: undefined }, 'MicVad.create');
     const chunk = options.chunkSamples ?? 512;
     if (!Number.isInteger(chunk) || chunk < 128 || chunk > 16384) {
       throw new InvalidArgumentError(`chunkSamples must be a whole number from 128 to 16384, got ${String(chunk)}`);

@@ -120,6 +120,18 @@ function speechOptions(o: SpeechOptions): Required<SpeechOptions> {
   return r;
 }
 
+/**
+ * @internal Checks `options` (the model is given, the rate and thresholds are in range) before
+ * anything downloads or asks for the microphone; returns the sample rate.
+ */
+export function checkVadOptions(options: VadOptions, what: string): number {
+  if (options === null || typeof options !== 'object' || options.model === undefined) {
+    throw new InvalidArgumentError(`${what} needs options with the model: { model: url or bytes }`);
+  }
+  speechOptions(options);
+  return checkRate(options.sampleRate ?? VAD_SAMPLE_RATE, 'sampleRate');
+}
+
 /** Loads the model with `sr` fixed at 16 kHz where the graph has that input (not every export does). */
 async function loadSilero(rt: Runtime, options: VadOptions): Promise<Model> {
   const load = { onProgress: options.onProgress, signal: options.signal };
@@ -221,11 +233,7 @@ export class Vad extends EventTarget {
 
   /** Loads the model and reads from its graph which Silero version it is. */
   static async create(rt: Runtime, options: VadOptions): Promise<Vad> {
-    if (options === null || typeof options !== 'object' || options.model === undefined) {
-      throw new InvalidArgumentError('Vad.create needs options with the model: { model: url or bytes }');
-    }
-    const rate = checkRate(options.sampleRate ?? VAD_SAMPLE_RATE, 'sampleRate');
-    speechOptions(options); // bad options fail before the download
+    const rate = checkVadOptions(options, 'Vad.create');
     const backend = rt.backend;
     const model = await loadSilero(rt, options);
     try {

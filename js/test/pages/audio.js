@@ -232,6 +232,9 @@ export async function vadErrors() {
   await expect('threshold', () => Vad.create(rt, { model, positiveSpeechThreshold: 1.5 }), InvalidArgumentError, /positiveSpeechThreshold/);
   await expect('negative > positive', () => Vad.create(rt, { model, negativeSpeechThreshold: 0.6, positiveSpeechThreshold: 0.5 }), InvalidArgumentError, /negativeSpeechThreshold/);
   await expect('redemption', () => Vad.create(rt, { model, redemptionMs: -1 }), InvalidArgumentError, /redemptionMs/);
+  await expect('MicVad without a model', () => MicVad.create(rt, {}), InvalidArgumentError, /MicVad.create needs options with the model/);
+  await expect('MicVad threshold', () => MicVad.create(rt, { model, positiveSpeechThreshold: 2 }), InvalidArgumentError, /positiveSpeechThreshold/);
+  await expect('MicVad chunk', () => MicVad.create(rt, { model, chunkSamples: 5 }), InvalidArgumentError, /chunkSamples/);
   const gru = '/tests/data/golden/legacy_gru_embed_op14/model.onnx';
   await expect('a GRU language model', () => Vad.create(rt, { model: gru }), InvalidModelError, /not a Silero VAD model/);
   const dtln = `${RW}models/dtln_model_2.onnx`;
@@ -250,7 +253,7 @@ export async function vadErrors() {
   vad.dispose();
   assert(rt.stats().sessions === sessions - 1 && rt.stats().models === 0, `dispose left ${JSON.stringify(rt.stats())}`);
   await expect('disposed', () => vad.process(new Float32Array(10)), DisposedError, /disposed/);
-  return 'rate 0/NaN, thresholds, a GRU, DTLN, Int16Array, NaN, Infinity, disposed: typed errors';
+  return 'rate 0/NaN, thresholds, MicVad options, a GRU, DTLN, Int16Array, NaN, Infinity, disposed: typed errors';
 }
 
 /** The resampler: tones come through at the new rate, what is above its Nyquist does not, chunking changes nothing. */
