@@ -103,11 +103,13 @@ export class MicVad {
     let ctx: AudioContext | undefined;
     let vad: Vad | undefined;
     try {
+      // The context first (while the page still has the user's gesture), then the model (a bad
+      // one fails before the permission prompt), then the microphone.
+      ctx = new AudioContext();
+      vad = await Vad.create(rt, { ...options, sampleRate: ctx.sampleRate });
       stream = await media.getUserMedia({
         audio: options.constraints ?? { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
-      ctx = new AudioContext();
-      vad = await Vad.create(rt, { ...options, sampleRate: ctx.sampleRate });
       const url = URL.createObjectURL(new Blob([PROCESSOR_SOURCE], { type: 'text/javascript' }));
       try {
         await ctx.audioWorklet.addModule(url);
