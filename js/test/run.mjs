@@ -267,12 +267,12 @@ async function browserSuite(origin, webgpu) {
   }
 }
 
-/** The audio entry (pages/audio.js), in a Chromium with a fake microphone (its beeps) for MicVad. */
+/** The audio entry (pages/audio.js), in a Chromium with a fake microphone (its beeps) for MicVad and gc() for its heap check. */
 async function audioSuite(origin) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [...BASE_FLAGS, '--disable-gpu', ...FAKE_MIC_FLAGS],
+    args: [...BASE_FLAGS, '--disable-gpu', ...FAKE_MIC_FLAGS, '--js-flags=--expose-gc'],
   });
   try {
     const context = await browser.newContext();
