@@ -64,3 +64,16 @@ export async function postReport(configUrl, main, table, log) {
   await fetch('/table', { method: 'POST', body: markdown });
   await fetch('/results', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report) });
 }
+
+/** Appends a line to the page's #log and POSTs it to /progress (the xtask prints it). */
+export function progressLog(line) {
+  document.getElementById('log').textContent += line + '\n';
+  fetch('/progress', { method: 'POST', body: line }).catch(() => {});
+}
+
+/** The bytes at `url`, or an Error naming it. */
+export async function readBytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}

@@ -7,19 +7,8 @@
 // first calls from the zero state) before anything is timed. Results are POSTed back as JSON.
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { measure, ortOneThread, postReport } from './common.js';
+import { measure, ortOneThread, postReport, progressLog as log, readBytes as read } from './common.js';
 import { readTensor } from '/js/test/pages/tensor.js';
-
-const log = (line) => {
-  document.getElementById('log').textContent += line + '\n';
-  fetch('/progress', { method: 'POST', body: line }).catch(() => {});
-};
-
-async function read(url) {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
-}
 
 function maxDiff(a, b) {
   if (a.length !== b.length) return Infinity;

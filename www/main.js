@@ -1,5 +1,6 @@
-// The demo page. It imports the package from /pkg/ as an app without a bundler would, and runs two
-// panels: "type" (typing.js) and "stream" (stream.js). <body data-status> says how far it got:
+// The demo page. It imports the package from /pkg/ as an app without a bundler would, and runs three
+// panels: "type" (typing.js), "stream" (stream.js) and "listen" (listen.js, voice activity on the
+// microphone once its button is pressed). <body data-status> says how far it got:
 // loading -> ok (both panels running) or error (the message is in #error); the e2e test
 // (xtask/e2e/demo.mjs) waits for it.
 
@@ -7,6 +8,7 @@ import { Runtime } from '/pkg/webrnn.js';
 
 import { startTyping } from './typing.js';
 import { startStream } from './stream.js';
+import { startListen } from './listen.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +40,8 @@ async function main() {
     `GPU backend ${runtime.build.gpu ? 'built in' : 'not in this build'}, ` +
     `WebGPU adapter ${probe.webgpuAdapter ? 'found' : 'none'}`;
   setStatus('loading', 'Loading the models…');
+  // Voice activity on the CPU: one 32 ms frame per step, latency-bound like the text panel.
+  startListen(runtime);
   const [typing, stream] = await Promise.all([
     startTyping(runtime, { onStatus: (text) => setStatus('loading', text) }),
     startStream({ onFatal: fail }),

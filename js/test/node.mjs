@@ -5,7 +5,9 @@
 import { readFile, readdir } from 'node:fs/promises';
 
 import { InvalidArgumentError, Runtime, ShapeError, StorageError } from '../../pkg/webrnn.node.js';
+import { Vad } from '../../pkg/webrnn-audio.node.js';
 import { checkGolden } from './pages/golden.js';
+import { readTensor } from './pages/tensor.js';
 
 const golden = new URL('../../tests/data/golden/', import.meta.url);
 const read = async (url) => new Uint8Array(await readFile(url));
@@ -42,6 +44,19 @@ await rt.openStore('x').then(
   () => { throw new Error('openStore without IndexedDB'); },
   (e) => { if (!(e instanceof StorageError)) throw e; },
 );
+// webrnn/audio's Node entry: Silero v5 through Vad.process gives onnxruntime's probabilities, and
+// its errors are the main entry's classes (one runtime, not a second copy).
+const rw = new URL('../../tests/data/realworld/', import.meta.url);
+const vad = await Vad.create(rt, { model: new URL('models/silero_vad_v5.onnx', rw) });
+const probs = await vad.process(readTensor(await read(new URL('audio.pb', rw))).data);
+const want = readTensor(await read(new URL('silero_v5/output.pb', rw))).data;
+const vadWorst = Math.max(...want.map((w, i) => Math.abs(w - probs[i])));
+if (probs.length !== want.length || !(vadWorst < 1e-4)) throw new Error(`Vad in Node: ${probs.length} probabilities, max |diff| ${vadWorst}`);
+await vad.process(new Int16Array(4)).then(
+  () => { throw new Error('Vad.process took an Int16Array'); },
+  (e) => { if (!(e instanceof InvalidArgumentError)) throw e; },
+);
+vad.dispose();
 const worst = Math.max(...int8.map((r) => r.maxErr ?? 0));
 console.log(
   JSON.stringify({
@@ -49,6 +64,7 @@ console.log(
     variant: rt.variant,
     cases: results.length,
     int8: `${int8.length} cases, max |diff| ${worst.toExponential(1)}`,
+    vad: `Silero v5 ${probs.length} frames, max |diff| ${vadWorst.toExponential(1)}`,
     stats: rt.stats(),
   }),
 );

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 import { chromium } from 'playwright-core';
-import { BASE_FLAGS, WEBGPU_FLAGS } from '../../xtask/e2e/chromium-flags.mjs';
+import { BASE_FLAGS, FAKE_MIC_FLAGS, WEBGPU_FLAGS } from '../../xtask/e2e/chromium-flags.mjs';
 import { check, finish, run as runIn } from './harness.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -298,6 +298,32 @@ async function browserSuite(origin, webgpu) {
   }
 }
 
+/** The audio entry (pages/audio.js), in a Chromium with a fake microphone (its beeps) for MicVad and gc() for its heap check. */
+async function audioSuite(origin) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...BASE_FLAGS, '--disable-gpu', ...FAKE_MIC_FLAGS, '--js-flags=--expose-gc'],
+  });
+  try {
+    const context = await browser.newContext();
+    await context.grantPermissions(['microphone'], { origin });
+    const page = await context.newPage();
+    await page.goto(`${origin}/js/test/pages/index.html`);
+    const call = (fn, arg) => page.evaluate(async ([fn, arg]) => (await import('/js/test/pages/audio.js'))[fn](arg), [fn, arg]);
+    await check('audio: Vad against onnxruntime per chunk (v5, v6, op15, openvino, legacy), and without the context', () =>
+      call('vadMatchesOnnxruntime'),
+    );
+    await check('audio: Vad segments, callbacks and events', () => call('vadSegments'));
+    await check('audio: Vad at 48 and 44.1 kHz', () => call('vadResampled'));
+    await check('audio: Vad typed errors', () => call('vadErrors'));
+    await check('audio: resampler', () => call('resampler'));
+    await check('audio: MicVad, 100 create/destroy cycles', () => call('micCycles', 100));
+  } finally {
+    await browser.close();
+  }
+}
+
 console.log('js tests:');
 await check('tsc: sources', () => run(join(JS, 'node_modules/.bin/tsc'), ['-p', 'js/tsconfig.json', '--noEmit']));
 await check('tsc: the package as an app uses it (types.ts)', () =>
@@ -321,7 +347,7 @@ await check('size: what a CPU page and a WebGPU page download, gzipped', () => {
 });
 await check('node 20: golden cases and errors', () => {
   const out = JSON.parse(run(process.execPath, [join(JS, 'test/node.mjs')]));
-  return `${out.cases} cases, ${out.backend}, variant ${out.variant}; int8 ${out.int8}`;
+  return `${out.cases} cases, ${out.backend}, variant ${out.variant}; int8 ${out.int8}; webrnn/audio ${out.vad}`;
 });
 
 const server = await serve();
@@ -329,6 +355,7 @@ const origin = `http://127.0.0.1:${server.address().port}`;
 try {
   await browserSuite(origin, false);
   await browserSuite(origin, true);
+  await audioSuite(origin);
 } finally {
   server.close();
 }

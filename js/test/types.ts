@@ -12,6 +12,7 @@ import {
   type StoredSession,
   type WeightsRequest,
 } from 'webrnn';
+import { MicVad, Vad, type VadEvent, type VadInfo } from 'webrnn/audio';
 
 export async function example(): Promise<void> {
   const rt = await Runtime.create({ backend: 'auto' });
@@ -59,4 +60,21 @@ export async function example(): Promise<void> {
   await s.step('x');
   // @ts-expect-error: the wasm handles are private
   void s.handle;
+}
+
+// webrnn/audio, as the README's MicVad example uses it.
+export async function audio(rt: Runtime): Promise<void> {
+  const mic = await MicVad.create(rt, { model: '/silero_vad_v5.onnx', onSpeechEnd: (audio: Float32Array) => void audio.length });
+  mic.vad.addEventListener('speechend', (e) => void (e as VadEvent).audio);
+  await mic.pause();
+  await mic.destroy();
+  const vad = await Vad.create(rt, { model: new Uint8Array(0), sampleRate: 48000, redemptionMs: 600 });
+  const p: Float32Array = await vad.process(new Float32Array(480));
+  const info: VadInfo = vad.info;
+  void [p, info.version === 'v5' || info.version === 'legacy'];
+  // @ts-expect-error: samples are a Float32Array
+  await vad.process(new Int16Array(480));
+  // @ts-expect-error: the model is required
+  await Vad.create(rt, { sampleRate: 16000 });
+  vad.dispose();
 }

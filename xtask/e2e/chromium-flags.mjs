@@ -10,3 +10,10 @@ const isWebGpu = (flag) => /webgpu|vulkan/i.test(flag);
 // Playwright passes --headless itself.
 export const BASE_FLAGS = args.filter((f) => !isWebGpu(f) && !f.startsWith('--headless'));
 export const WEBGPU_FLAGS = args.filter(isWebGpu);
+
+/**
+ * A fake microphone that needs no permission prompt: its own beeps, or a WAV file that it loops
+ * (`fakeMicFlags('F.wav')`); Chromium delivers it at the audio context's rate (44.1 or 48 kHz).
+ */
+export const FAKE_MIC_FLAGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'];
+export const fakeMicFlags = (wav) => [...FAKE_MIC_FLAGS, `--use-file-for-fake-audio-capture=${wav}`];

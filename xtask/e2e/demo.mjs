@@ -7,13 +7,15 @@
 // one with Tab, reloads and sees the session restored (same text, same suggestion), runs the stream
 // panel until an injected anomaly is detected, checks the WebGPU toggle (switches backends, or
 // shows "WebGPU unavailable"), checks a narrow window, "Forget me", and that the console stayed
-// free of errors. Screenshots go to the output folder. CHROMIUM=path overrides the browser.
+// free of errors. The "listen" panel hears a fake microphone playing tests/data/listen/sentences.wav
+// (one segment per sentence), and in a third run noise.wav (none). Screenshots go to the output folder. CHROMIUM=path overrides the browser.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
-import { BASE_FLAGS, WEBGPU_FLAGS } from './chromium-flags.mjs';
+import { BASE_FLAGS, WEBGPU_FLAGS, fakeMicFlags } from './chromium-flags.mjs';
 
 const [url, outDir = 'target/e2e'] = process.argv.slice(2);
 if (!url) {
@@ -22,9 +24,14 @@ if (!url) {
 }
 mkdirSync(outDir, { recursive: true });
 
+// The fake microphone plays (and loops) scripts/make_listen_audio.sh's WAVs: three sentences
+// 2.5 s apart, where sentences.json says; and noise without speech.
+const LISTEN = fileURLToPath(new URL('../../tests/data/listen/', import.meta.url));
+const SENTENCES = JSON.parse(readFileSync(join(LISTEN, 'sentences.json'), 'utf8'));
+const MIC = fakeMicFlags(join(LISTEN, 'sentences.wav'));
 const MODES = [
-  { name: 'no-webgpu', args: [...BASE_FLAGS, '--disable-gpu'] },
-  { name: 'webgpu', args: [...BASE_FLAGS, ...WEBGPU_FLAGS] },
+  { name: 'no-webgpu', args: [...BASE_FLAGS, '--disable-gpu', ...MIC] },
+  { name: 'webgpu', args: [...BASE_FLAGS, ...WEBGPU_FLAGS, ...MIC] },
 ];
 const TYPED = 'The best way to predict the fut';
 
@@ -73,6 +80,7 @@ async function runMode(mode) {
     headless: true,
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['microphone']);
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   const errors = [];
@@ -90,6 +98,14 @@ async function runMode(mode) {
       return `${await text(page, '#status')} ${await text(page, '#runtime-info')}`;
     });
     if (!loaded) return;
+
+    // Listening starts now and is checked after the typing checks (the fake microphone plays in
+    // real time; the reload check ends it).
+    const listening = await check(mode.name, 'listen: "Start listening" opens the microphone', async () => {
+      await page.click('#listen-start');
+      await page.waitForFunction(() => Number(document.getElementById('listen').dataset.frames) > 0, null, { timeout: 20_000 });
+      return `${await text(page, '#listen-note')} ${await text(page, '#listen-backend')}`;
+    });
 
     let accepted = '';
     await check(mode.name, 'typing shows suggestions, Tab accepts', async () => {
@@ -126,6 +142,8 @@ async function runMode(mode) {
       assert(after === before, `after typing and deleting " xyz" the suggestion is ${after}, was ${before}`);
       return `suggestion ${after} again`;
     });
+
+    if (listening) await check(mode.name, 'listen: each sentence of the fake microphone is one segment', () => listenSegments(page, shot));
 
     await check(mode.name, 'reload restores the session', async () => {
       await settled(page);
@@ -252,9 +270,70 @@ async function runMode(mode) {
   }
 }
 
+/**
+ * The first pass of sentences.wav (the fake microphone loops it) gives one segment per sentence:
+ * counted once the audio heard reaches its end (the last sentence's segment has ended by then,
+ * and the next pass's first one cannot have), with each segment where its sentence is, in the
+ * file's time (the segments' starts, less the first's offset, against the sentences').
+ */
+async function listenSegments(page, shot) {
+  const n = SENTENCES.sentences.length;
+  await page.waitForFunction((s) => Number(document.getElementById('listen').dataset.heard) >= s, SENTENCES.seconds - 0.4, {
+    timeout: 40_000,
+  });
+  const [count, rows] = await page.evaluate(() => [
+    document.getElementById('listen').dataset.segments,
+    [...document.querySelectorAll('#listen-segments li')].reverse().map((li) => [Number(li.dataset.start), Number(li.dataset.duration)]),
+  ]);
+  assert(Number(count) === n, `data-segments is ${count} after one pass of ${n} sentences: ${JSON.stringify(rows)}`);
+  assert(rows.length === n, `${rows.length} rows`);
+  const latency = await text(page, '#listen-latency');
+  assert(/p50 [\d.]+ ms · p95 [\d.]+ ms/.test(latency), `latency: ${latency}`);
+  // Where the page's clock started in the file: the first sentence's start less the first segment's.
+  const shift = rows[0][0] + 0.8 - SENTENCES.sentences[0].start; // 800 ms of pre-speech pad
+  rows.forEach(([start, duration], i) => {
+    const s = SENTENCES.sentences[i];
+    const at = start + 0.8 - shift;
+    assert(Math.abs(at - s.start) < 0.4, `segment ${i} starts at ${at.toFixed(2)} s of the file, sentence ${i} at ${s.start}`);
+    assert(duration > s.end - s.start && duration < s.end - s.start + 0.8 + 1.4 + 0.5, `segment ${i} lasts ${duration} s, sentence ${i} ${(s.end - s.start).toFixed(2)} s`);
+  });
+  await shot('listen', page.locator('#listen'));
+  await page.click('#listen-start'); // pause
+  return `${count} segments: ${rows.map(([a, d]) => `${a.toFixed(2)} s +${d.toFixed(2)}`).join(', ')}; ${latency}`;
+}
+
+/** Noise without speech on the fake microphone: frames are processed, no segment. */
+async function noiseOnly() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [...BASE_FLAGS, '--disable-gpu', ...fakeMicFlags(join(LISTEN, 'noise.wav'))],
+    headless: true,
+  });
+  try {
+    await check('noise', 'listen: noise on the microphone gives no segment', async () => {
+      const context = await browser.newContext({ viewport: { width: 360, height: 780 } });
+      await context.grantPermissions(['microphone']);
+      const page = await context.newPage();
+      await page.goto(url);
+      await ready(page);
+      await page.click('#listen-start');
+      await page.waitForFunction(() => Number(document.getElementById('listen').dataset.heard) >= 8, null, { timeout: 30_000 });
+      const [segments, frames] = await page.evaluate(() => [document.getElementById('listen').dataset.segments, document.getElementById('listen').dataset.frames]);
+      assert(segments === '0', `${segments} segments in noise`);
+      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      assert(scroll <= client + 1, `the page scrolls sideways while listening: ${scroll} > ${client}`);
+      await page.locator('#listen').screenshot({ path: join(outDir, 'noise-listen-narrow.png') });
+      return `${frames} frames, 0 segments, 360 px without sideways scroll`;
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
 for (const mode of MODES) {
   await runMode(mode);
 }
+await noiseOnly();
 console.log(`screenshots: ${outDir}`);
 console.log(`demo e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

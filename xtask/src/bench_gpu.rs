@@ -172,7 +172,7 @@ fn json_string_array(text: &str, key: &str) -> Option<Vec<String>> {
 }
 
 /// Copies the package's files (not its `types/`) into `to`, replacing what was there.
-fn copy_package(from: &Path, to: &Path) -> Result {
+pub(crate) fn copy_package(from: &Path, to: &Path) -> Result {
     if !from.join("webrnn.js").is_file() {
         return Err(format!("{}: no webrnn.js (did `cargo xtask pack` run?)", from.display()));
     }

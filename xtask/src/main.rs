@@ -6,8 +6,10 @@ mod bench;
 mod bench_gpu;
 mod bench_realworld;
 mod bench_startup;
+mod bench_vad;
 mod fuzz;
 mod pack;
+mod pack_audio;
 mod serve;
 mod setup;
 
@@ -19,12 +21,14 @@ use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The models the demo page loads, committed; `scripts/train_demo.py` makes them.
+/// The models the demo page loads, committed; `scripts/train_demo.py` makes them, but Silero VAD,
+/// a copy of `tests/data/realworld/models/silero_vad_16k_op15.onnx`.
 const DEMO_MODELS: &[&str] = &[
     "www/models/text-gru.onnx",
     "www/models/text-gru.json",
     "www/models/stream-lstm.onnx",
     "www/models/stream-lstm.json",
+    "www/models/silero-vad.onnx",
 ];
 
 /// Where the demo's end-to-end test leaves its screenshots.
@@ -38,13 +42,16 @@ tasks:
   test             setup, fmt, clippy (native + wasm32, with and without the gpu feature), cargo test, demo e2e test, js tests
   pack             build the npm package (wasm variants + TypeScript API) into pkg/, print its size
   demo [--port N]  pack and serve the demo page on http://127.0.0.1:8080 (or N)
-  bench [--cpu|--gpu|--realworld|--startup]
+  bench [--cpu|--gpu|--realworld|--startup|--vad]
                    webrnn vs onnxruntime-web in headless Chromium: the CPU page (wasm EP, one
                    thread; bench/results.json), the real-world models chunk by chunk
                    (bench/results-realworld.json), cold start to the first output in fresh
-                   browsers (bench/results-startup.json), then the WebGPU page (WebGPU EP;
-                   bench/results-webgpu.json) and the native GPU table; --cpu: the first three,
-                   --realworld / --startup: that table only, --gpu: the WebGPU half
+                   browsers (bench/results-startup.json), voice activity: webrnn/audio's Vad
+                   against onnxruntime-web as vad-web calls it, and the download of each
+                   (bench/results-vad.json), then the WebGPU page (WebGPU EP;
+                   bench/results-webgpu.json) and the native GPU table; --cpu: all but the
+                   WebGPU half, --realworld / --startup / --vad: that table only, --gpu: the
+                   WebGPU half
   fuzz [--minutes N]
                    the coverage-guided fuzzers of fuzz/ (cargo-fuzz, nightly), N minutes per
                    target (default 10); `test` runs each for 25 s";
@@ -59,7 +66,7 @@ fn main() -> ExitCode {
         Some("test") => no_more_args(&args).and_then(|()| test(&root)),
         Some("pack") => no_more_args(&args).and_then(|()| pack::pack(&root)),
         Some("demo") => demo_port(&args[1..]).and_then(|port| demo(&root, port)),
-        Some("bench") => bench_pages(&args[1..]).and_then(|(cpu, realworld, startup, gpu)| {
+        Some("bench") => bench_pages(&args[1..]).and_then(|[cpu, realworld, startup, vad, gpu]| {
             if cpu {
                 bench::bench(&root)?;
             }
@@ -68,6 +75,9 @@ fn main() -> ExitCode {
             }
             if startup {
                 bench_startup::bench(&root)?;
+            }
+            if vad {
+                bench_vad::bench(&root)?;
             }
             if gpu {
                 bench_gpu::bench(&root)?;
@@ -102,16 +112,17 @@ fn no_more_args(args: &[String]) -> Result {
     }
 }
 
-/// `bench` runs the CPU page, the real-world page, the start-up pages and the WebGPU page; `--cpu`
-/// the first three, `--realworld` the second, `--startup` the third, `--gpu` the last.
-fn bench_pages(args: &[String]) -> Result<(bool, bool, bool, bool)> {
+/// Which pages `bench` runs: `[cpu, realworld, startup, vad, gpu]`. No flag: all; `--cpu` all but
+/// the WebGPU page; `--realworld`, `--startup`, `--vad`, `--gpu`: that one.
+fn bench_pages(args: &[String]) -> Result<[bool; 5]> {
     match args {
-        [] => Ok((true, true, true, true)),
-        [flag] if flag == "--cpu" => Ok((true, true, true, false)),
-        [flag] if flag == "--realworld" => Ok((false, true, false, false)),
-        [flag] if flag == "--startup" => Ok((false, false, true, false)),
-        [flag] if flag == "--gpu" => Ok((false, false, false, true)),
-        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld|--startup]\n\n{USAGE}")),
+        [] => Ok([true; 5]),
+        [flag] if flag == "--cpu" => Ok([true, true, true, true, false]),
+        [flag] if flag == "--realworld" => Ok([false, true, false, false, false]),
+        [flag] if flag == "--startup" => Ok([false, false, true, false, false]),
+        [flag] if flag == "--vad" => Ok([false, false, false, true, false]),
+        [flag] if flag == "--gpu" => Ok([false, false, false, false, true]),
+        _ => Err(format!("usage: cargo xtask bench [--cpu|--gpu|--realworld|--startup|--vad]\n\n{USAGE}")),
     }
 }
 
@@ -216,7 +227,7 @@ fn demo(root: &Path, port: u16) -> Result {
 
 fn check_demo_models(root: &Path) -> Result {
     match DEMO_MODELS.iter().find(|file| !root.join(file).is_file()) {
-        Some(missing) => Err(format!("demo model {missing} not found; scripts/train_demo.py makes it")),
+        Some(missing) => Err(format!("demo model {missing} not found; scripts/train_demo.py makes it (Silero VAD: copied from tests/data/realworld/models)")),
         None => Ok(()),
     }
 }

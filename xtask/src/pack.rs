@@ -243,6 +243,7 @@ pub fn pack(root: &Path) -> Result {
         }
         write(&path, &js.replace(GPU_IMPORT, &gpu_import))?;
     }
+    crate::pack_audio::bundle(root, &root.join(ESBUILD))?;
     let browser = read(&pkg.join("webrnn.js"))?;
     if let Some(at) = browser.find("\"node:").or_else(|| browser.find("'node:")) {
         let context: String = browser[at..].chars().take(40).collect();
@@ -415,6 +416,7 @@ fn package_json(root: &Path, shipped: &[&WasmVariant], gpu_module: bool) -> Resu
         files.push(GPU_MODULE.to_string());
     }
     files.extend(LICENCES.iter().map(|l| l.to_string()));
+    files.extend(crate::pack_audio::FILES.iter().map(|f| f.to_string()));
     files.extend(shipped.iter().map(|v| v.file.to_string()));
     let quoted: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
     Ok(format!(
@@ -433,6 +435,7 @@ fn package_json(root: &Path, shipped: &[&WasmVariant], gpu_module: bool) -> Resu
       "browser": "./webrnn.js",
       "default": "./webrnn.js"
     }},
+    {audio}
     "./*.wasm": "./*.wasm",
     "./package.json": "./package.json"
   }},
@@ -444,7 +447,8 @@ fn package_json(root: &Path, shipped: &[&WasmVariant], gpu_module: bool) -> Resu
         version = field("version"),
         description = field("description"),
         license = field("license"),
-        files = quoted.join(", ")
+        files = quoted.join(", "),
+        audio = crate::pack_audio::EXPORT
     ))
 }
 

@@ -58,6 +58,17 @@ function packTarball() {
     const js = readFileSync(join(ROOT, 'pkg', entry), 'utf8');
     if (/["']node:/.test(js)) throw new Error(`${entry}, a browser entry, imports a node: built-in`);
   }
+  // webrnn/audio: its own conditional export; its browser file imports the runtime from beside it.
+  const audio = manifest.exports['./audio'];
+  if (!audio || Object.keys(audio)[0] !== 'types' || !audio.node || !audio.browser) {
+    throw new Error(`exports["./audio"]: ${JSON.stringify(audio)}`);
+  }
+  const lacking = [audio.types, audio.node, audio.browser].map((f) => f.replace(/^\.\//, '')).filter((f) => !files.includes(f));
+  if (lacking.length) throw new Error(`the tarball lacks ${lacking.join(', ')}`);
+  const audioJs = readFileSync(join(ROOT, 'pkg', audio.browser), 'utf8');
+  if (/["']node:/.test(audioJs) || !audioJs.includes('from"./webrnn.js"')) {
+    throw new Error(`${audio.browser} must import ./webrnn.js and no node: built-in`);
+  }
   const literal = (f) => readFileSync(join(ROOT, 'pkg', root.browser), 'utf8').includes(`new URL("./${f}",import.meta.url)`);
   const computed = wasm.filter((f) => !literal(f));
   if (computed.length) throw new Error(`no fixed-string new URL('./<file>', import.meta.url) for ${computed.join(', ')}`);

@@ -11,6 +11,7 @@ import {
   type WasmUrl,
   type WasmVariant,
 } from 'webrnn';
+import { MicVad, Vad, type VadInfo } from 'webrnn/audio';
 
 const urls: WasmUrl[] = ['/wasm/', new URL('https://cdn.example/webrnn_simd.wasm'), { simd128: '/a.wasm', base: '/b.wasm' }];
 
@@ -34,4 +35,13 @@ export async function consumer(bytes: Uint8Array): Promise<Float32Array> {
     model[Symbol.dispose]();
     rt[Symbol.dispose]();
   }
+}
+
+export async function voice(rt: Runtime, bytes: Uint8Array): Promise<VadInfo> {
+  const vad = await Vad.create(rt, { model: bytes, sampleRate: 48000, onSpeechEnd: (audio: Float32Array) => void audio });
+  const probabilities: Float32Array = await vad.process(new Float32Array(4800));
+  void probabilities;
+  const mic: MicVad = await MicVad.create(rt, { model: bytes, startOnLoad: false });
+  await mic.destroy();
+  return vad.info;
 }
