@@ -1,5 +1,5 @@
 // A static file server on 127.0.0.1 for the browser scripts that are not the package tests
-// (js/bench/coldstart.mjs): `resolve(urlPath)` maps a request to a file (or undefined: 404);
+// (bench/webgpu.mjs): `resolve(urlPath)` maps a request to a file (or undefined: 404);
 // `onServe(urlPath, file)` sees each file served. No caching headers allow reuse.
 
 import { createReadStream, statSync } from 'node:fs';
