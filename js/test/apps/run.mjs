@@ -109,7 +109,20 @@ const BUILDS = {
   async esbuild() {
     const esbuild = await import('esbuild');
     const dir = join(OUT, 'esbuild');
-    await esbuild.build({ entryPoints: [join(APPS, 'shared/app.js')], bundle: true, format: 'esm', outdir: dir, logLevel: 'warning' });
+    const { metafile } = await esbuild.build({
+      entryPoints: [join(APPS, 'shared/app.js')],
+      bundle: true,
+      format: 'esm',
+      outdir: dir,
+      logLevel: 'warning',
+      metafile: true,
+    });
+    // The installed tarball, not the repository's pkg/ (a tsconfig's `paths` above the apps would
+    // redirect esbuild there: js/test/apps/tsconfig.json stops the search).
+    const inputs = Object.keys(metafile.inputs).filter((f) => /webrnn[^/]*\.js$/.test(f));
+    if (!inputs.length || inputs.some((f) => !f.includes('node_modules/webrnn/'))) {
+      throw new Error(`esbuild bundled ${inputs.join(', ')}, not the installed package`);
+    }
     // esbuild leaves new URL('./x.wasm', import.meta.url) as it is: the files go beside the bundle.
     const pkg = join(APPS, 'node_modules/webrnn');
     for (const f of readdirSync(pkg).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(pkg, f), join(dir, f));
