@@ -5,6 +5,61 @@
 use super::{gemm, simd};
 use crate::cell::Activation;
 
+/// The fastest [`simd::Simd`] implementation of this build (the one builds without `all-isas` run).
+#[cfg(all(
+    not(feature = "all-isas"),
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    target_feature = "relaxed-simd"
+))]
+pub(crate) type Best = simd::RelaxedSimd;
+#[cfg(all(
+    not(feature = "all-isas"),
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(target_feature = "relaxed-simd")
+))]
+pub(crate) type Best = simd::Simd128;
+#[cfg(all(not(feature = "all-isas"), not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+pub(crate) type Best = simd::Portable;
+
+/// Evaluates `$body` with `$S` the [`simd::Simd`] implementation that runs instruction set
+/// `$isa`. With the `all-isas` feature (a default one: the tests run every instruction set of a
+/// build) the kernels are compiled once per instruction set. Without it (the npm package's wasm
+/// builds) they are compiled once, for the build's best ([`Best`]), and every [`Isa`] of the build
+/// runs those: the relaxed-SIMD build would otherwise carry three copies of the recurrent, GEMM
+/// and int8 kernels for the one it uses.
+macro_rules! with_simd {
+    ($isa:expr, $S:ident => $body:expr) => {{
+        #[cfg(feature = "all-isas")]
+        {
+            match $isa {
+                $crate::cpu::Isa::Scalar => {
+                    type $S = $crate::cpu::simd::Portable;
+                    $body
+                }
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                $crate::cpu::Isa::Simd128 => {
+                    type $S = $crate::cpu::simd::Simd128;
+                    $body
+                }
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+                $crate::cpu::Isa::RelaxedSimd => {
+                    type $S = $crate::cpu::simd::RelaxedSimd;
+                    $body
+                }
+            }
+        }
+        #[cfg(not(feature = "all-isas"))]
+        {
+            let _: $crate::cpu::Isa = $isa;
+            type $S = $crate::cpu::isa::Best;
+            $body
+        }
+    }};
+}
+pub(crate) use with_simd;
+
 /// The instruction set the kernels run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -19,8 +74,19 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Every instruction set this build can run, slowest first.
+    /// Every instruction set this build can run, slowest first (without the `all-isas` feature,
+    /// the one its kernels are compiled for: see [`with_simd`]).
     pub fn available() -> Vec<Isa> {
+        #[cfg(not(feature = "all-isas"))]
+        {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            return vec![Isa::RelaxedSimd];
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+            return vec![Isa::Simd128];
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            return vec![Isa::Scalar];
+        }
+        #[cfg(feature = "all-isas")]
         vec![
             Isa::Scalar,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -48,24 +114,12 @@ impl Isa {
     /// The block layout of int8 weights for this instruction set ([`simd::Simd::INT8_PAIRS`]).
     pub(crate) fn int8_pairs(self) -> bool {
         use simd::Simd;
-        match self {
-            Isa::Scalar => simd::Portable::INT8_PAIRS,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => simd::Simd128::INT8_PAIRS,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
-            Isa::RelaxedSimd => simd::RelaxedSimd::INT8_PAIRS,
-        }
+        with_simd!(self, S => <S as Simd>::INT8_PAIRS)
     }
 
     /// Applies `act` in place with this instruction set's vector code (what the kernels use).
     pub fn activate(self, act: Activation, xs: &mut [f32]) {
-        match self {
-            Isa::Scalar => activate_slice::<simd::Portable>(act, xs),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => activate_slice::<simd::Simd128>(act, xs),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
-            Isa::RelaxedSimd => activate_slice::<simd::RelaxedSimd>(act, xs),
-        }
+        with_simd!(self, S => activate_slice::<S>(act, xs))
     }
 }
 
@@ -73,13 +127,7 @@ impl Isa {
     /// `c[i] += a[i]·b` for `m` rows of `a` ([`gemm::gemm`]) with this instruction set's kernels:
     /// the products of the operators that are matrix products at heart (Conv, ConvTranspose).
     pub(crate) fn gemm(self, a: &[f32], lda: usize, m: usize, b: &gemm::Packed, c: &mut [simd::F4]) {
-        match self {
-            Isa::Scalar => gemm::gemm::<simd::Portable>(a, lda, m, b, c),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => gemm::gemm::<simd::Simd128>(a, lda, m, b, c),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
-            Isa::RelaxedSimd => gemm::gemm::<simd::RelaxedSimd>(a, lda, m, b, c),
-        }
+        with_simd!(self, S => gemm::gemm::<S>(a, lda, m, b, c))
     }
 }
 

@@ -133,12 +133,6 @@ impl RecurrentKernels for CpuKernels {
                 &packed
             }
         };
-        match self.isa {
-            Isa::Scalar => recurrent::run::<simd::Portable>(spec, inputs, &dims, weights),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => recurrent::run::<simd::Simd128>(spec, inputs, &dims, weights),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
-            Isa::RelaxedSimd => recurrent::run::<simd::RelaxedSimd>(spec, inputs, &dims, weights),
-        }
+        isa::with_simd!(self.isa, S => recurrent::run::<S>(spec, inputs, &dims, weights))
     }
 }
