@@ -33,6 +33,11 @@ pub enum Error {
     /// Reading a file (model, external data) failed.
     #[error("i/o error: {0}")]
     Io(String),
+    /// The call (or load) would need more memory than the budget allows
+    /// ([`crate::LoadOptions::max_memory_bytes`]), or an allocation failed: refused before
+    /// anything was allocated, and every session is as it was.
+    #[error("resource error: {0}")]
+    Resource(String),
 }
 
 fn detail_suffix(detail: &str) -> String {
@@ -56,6 +61,7 @@ impl Error {
             Error::CorruptState(_) => "corrupt_state",
             Error::BackendUnavailable(_) => "backend_unavailable",
             Error::Io(_) => "io",
+            Error::Resource(_) => "resource",
         }
     }
 
@@ -74,6 +80,7 @@ impl Error {
             Error::Shape(m) => Error::Shape(format!("{ctx}: {m}")),
             Error::InvalidModel(m) => Error::InvalidModel(format!("{ctx}: {m}")),
             Error::InvalidArgument(m) => Error::InvalidArgument(format!("{ctx}: {m}")),
+            Error::Resource(m) => Error::Resource(format!("{ctx}: {m}")),
             other => other,
         }
     }

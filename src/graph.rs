@@ -3,6 +3,7 @@
 //! their initial state from, and hand their final state to, a [`StateHook`] (how sessions carry state).
 
 use crate::backend::{RecurrentKernels, ScalarKernels};
+use crate::budget;
 use crate::cell::{self, RecurrentInputs, RecurrentSpec};
 use crate::error::{Error, Result};
 pub use crate::ops::{rec_input, Node, Op, SliceAttrs, ValueId};
@@ -61,6 +62,16 @@ pub struct Schedule {
     /// Per value: whether a scheduled node reads it (or it is wanted).
     pub reads: Vec<bool>,
     wanted: Vec<ValueId>,
+    /// The peaks [`budget::peak`] found, by the types and shapes of the fed inputs (which is all
+    /// it reads of them): a stream's steps walk the schedule once.
+    peaks: budget::Memo,
+}
+
+impl Schedule {
+    /// Index in `nodes` of the last node that reads `v` (`usize::MAX`: wanted, or never read).
+    pub fn last_use(&self, v: ValueId) -> usize {
+        self.last_use.get(v).copied().unwrap_or(usize::MAX)
+    }
 }
 
 impl Graph {
@@ -144,7 +155,7 @@ impl Graph {
             last_use[v] = usize::MAX;
             reads[v] = true;
         }
-        Schedule { nodes, last_use, reads, wanted: wanted.to_vec() }
+        Schedule { nodes, last_use, reads, wanted: wanted.to_vec(), peaks: Default::default() }
     }
 
     /// Runs the scheduled nodes on `inputs` (one tensor per graph input, in order) and returns the
@@ -169,6 +180,20 @@ impl Graph {
         hook: &mut dyn StateHook,
         kernels: &dyn RecurrentKernels,
     ) -> Result<Vec<Tensor>> {
+        self.execute_within(sched, inputs, hook, kernels, budget::DEFAULT_MAX_MEMORY).await
+    }
+
+    /// [`Graph::execute_async`] within a memory budget of `max_bytes`: a call whose peak
+    /// ([`budget::peak`]) passes it is refused with [`Error::Resource`] before any node runs, and
+    /// where the peak cannot be worked out beforehand, at the first node whose outputs pass it.
+    pub async fn execute_within(
+        &self,
+        sched: &Schedule,
+        inputs: Vec<Option<Tensor>>,
+        hook: &mut dyn StateHook,
+        kernels: &dyn RecurrentKernels,
+        max_bytes: usize,
+    ) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::InvalidArgument(format!(
                 "the model has {} inputs, {} were given",
@@ -189,6 +214,11 @@ impl Graph {
                 None => {}
             }
         }
+        let fed: Vec<Option<&Tensor>> = self.inputs.iter().map(|d| owned[d.id].as_ref()).collect();
+        let peak = sched.peaks.get_or(&fed, || budget::peak(self, sched, &fed));
+        budget::check("the call", peak.bytes, max_bytes)?;
+        let bytes = |t: &Tensor| budget::bytes(t.dtype(), t.len());
+        let mut live: usize = owned.iter().flatten().map(bytes).sum();
         for (pos, &ni) in sched.nodes.iter().enumerate() {
             let node = &self.nodes[ni];
             // An operator that can take over its input's buffer gets it by value where this node
@@ -204,6 +234,7 @@ impl Graph {
             let (first, second) = (last_read(0), if node.op.commutes() { last_read(1) } else { None });
             let swap = second.is_some() && (first.is_none() || len(second) > len(first));
             let given = if swap { second } else { first }.and_then(|v| owned[v].take());
+            live = live.saturating_sub(given.as_ref().map_or(0, bytes));
             // The arguments on the stack for all but wide nodes (Concat of many): no allocation.
             let (mut small, mut wide) = ([None; 8], Vec::new());
             let args: &mut [Option<&Tensor>] = if node.inputs.len() <= small.len() {
@@ -223,14 +254,23 @@ impl Graph {
                 None => run_node(ni, node, args, &self.constants, hook, kernels).await,
             }
             .map_err(|e| e.context(&format!("{} node '{}'", node.op.name(), node.name)))?;
+            live = live.saturating_add(results.iter().map(bytes).sum::<usize>());
+            if live > max_bytes {
+                let what = format!("the call (at {} node '{}')", node.op.name(), node.name);
+                return budget::check(&what, live, max_bytes).map(|_| Vec::new());
+            }
             for (slot, t) in node.outputs.iter().zip(results) {
-                if let Some(v) = slot {
-                    owned[*v] = Some(t);
+                // An output no node reads and the caller does not want is let go at once.
+                match slot {
+                    Some(v) if sched.reads[*v] => owned[*v] = Some(t),
+                    _ => live = live.saturating_sub(bytes(&t)),
                 }
             }
             for v in node.inputs.iter().flatten() {
                 if sched.last_use[*v] == pos {
-                    owned[*v] = None;
+                    if let Some(t) = owned[*v].take() {
+                        live = live.saturating_sub(bytes(&t));
+                    }
                 }
             }
         }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod backend;
+pub mod budget;
 pub mod cell;
 pub mod cpu;
 pub mod error;

@@ -124,6 +124,8 @@ pub(crate) struct ModelInner {
     pub kernels: Box<dyn RecurrentKernels>,
     /// Call-planned graphs specialised to the shapes they are called with.
     pub specialized: crate::session::specialize::Cache,
+    /// The memory budget of each call, in bytes ([`LoadOptions::max_memory_bytes`]).
+    pub max_memory: usize,
 }
 
 /// A loaded model. Cheap to clone (shared).
@@ -147,9 +149,24 @@ pub struct LoadOptions {
     /// Session state the runtime cannot find by itself: `(graph input, graph output)` pairs, the
     /// output's value being fed back into the input on the next call.
     pub state: Vec<(String, String)>,
+    /// The memory budget, in bytes (default [`crate::budget::DEFAULT_MAX_MEMORY`], 256 MiB): a
+    /// model whose weights need more is refused at load, a call whose intermediates would need
+    /// more is refused before it allocates them, with [`Error::Resource`].
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl LoadOptions {
+    /// Sets [`LoadOptions::max_memory_bytes`].
+    pub fn max_memory(mut self, bytes: usize) -> Self {
+        self.max_memory_bytes = Some(bytes);
+        self
+    }
+
+    /// The budget these options give.
+    pub fn budget(&self) -> usize {
+        self.max_memory_bytes.unwrap_or(crate::budget::DEFAULT_MAX_MEMORY)
+    }
+
     /// Fixes graph input `name` to `value` (see [`LoadOptions::inputs`]).
     pub fn input(mut self, name: &str, value: Tensor) -> Self {
         self.inputs.push((name.to_string(), value));
@@ -187,8 +204,8 @@ impl Model {
         options: &LoadOptions,
         external: &mut onnx::ExternalLoader<'_>,
     ) -> Result<Model> {
-        let (graph, info) = onnx::import_fixed(bytes, external, &options.inputs)?;
-        Ok(Self::from_graph_with(graph, Source::Onnx(info), &options.state))
+        let (graph, info) = onnx::import_within(bytes, external, &options.inputs, options.budget())?;
+        Ok(Self::from_graph_with(graph, Source::Onnx(info), &options.state, options.budget()))
     }
 
     /// Loads an ONNX file, reading external data from files beside it. (It compiles on wasm32,
@@ -214,15 +231,35 @@ impl Model {
 
     /// Loads a PyTorch `state_dict` saved as safetensors, described by a JSON config.
     pub fn from_safetensors(bytes: &[u8], config_json: &str) -> Result<Model> {
+        Self::from_safetensors_with(bytes, config_json, &LoadOptions::default())
+    }
+
+    /// [`Model::from_safetensors`] with load options (of which a state dict takes only the
+    /// memory budget).
+    pub fn from_safetensors_with(bytes: &[u8], config_json: &str, options: &LoadOptions) -> Result<Model> {
+        if !options.inputs.is_empty() || !options.state.is_empty() {
+            return Err(Error::InvalidArgument(
+                "inputs and state are options of ONNX models (a state dict has neither)".into(),
+            ));
+        }
         let graph = crate::state_dict::import(bytes, config_json)?;
-        Ok(Self::from_graph(graph, Source::StateDict))
+        crate::budget::check("the model's weights", weight_bytes(&graph), options.budget())?;
+        Ok(Self::from_graph_with(graph, Source::StateDict, &[], options.budget()))
     }
 
+    /// The memory budget of each call, in bytes.
+    pub fn max_memory(&self) -> usize {
+        self.inner.max_memory
+    }
+
+    /// A model of `graph` with the default budget (for the GPU benchmark's generated graphs).
+    #[cfg(feature = "gpu")]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn from_graph(graph: Graph, source: Source) -> Model {
-        Self::from_graph_with(graph, source, &[])
+        Self::from_graph_with(graph, source, &[], crate::budget::DEFAULT_MAX_MEMORY)
     }
 
-    fn from_graph_with(graph: Graph, source: Source, declared_state: &[(String, String)]) -> Model {
+    fn from_graph_with(graph: Graph, source: Source, declared_state: &[(String, String)], max_memory: usize) -> Model {
         let fingerprint = fingerprint(&graph);
         // Declared state means graph-tensor state; otherwise the recurrent layers' own state over
         // time and batch axes, and failing that, graph-tensor state found in the graph.
@@ -249,6 +286,7 @@ impl Model {
                 plan,
                 kernels,
                 specialized: Default::default(),
+                max_memory,
             }),
         }
     }
@@ -276,6 +314,7 @@ impl Model {
                 plan: i.plan.clone(),
                 kernels,
                 specialized: Default::default(),
+                max_memory: i.max_memory,
             }),
         })
     }
@@ -313,7 +352,7 @@ impl Model {
 
     /// Runs the whole graph on one tensor per graph input (as the ONNX test data sets do).
     pub fn run_graph(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
-        self.inner.graph.run_with(inputs, self.kernels())
+        crate::graph::block_on_ready(self.run_graph_async(inputs))?
     }
 
     /// [`Model::run_graph`] for backends that complete asynchronously.
@@ -321,7 +360,8 @@ impl Model {
         let g = &self.inner.graph;
         let wanted: Vec<ValueId> = g.outputs.iter().map(|o| o.id).collect();
         let sched = g.schedule(&wanted, false);
-        g.execute_async(&sched, inputs.into_iter().map(Some).collect(), &mut crate::graph::NoHook, self.kernels()).await
+        let feed = inputs.into_iter().map(Some).collect();
+        g.execute_within(&sched, feed, &mut crate::graph::NoHook, self.kernels(), self.inner.max_memory).await
     }
 
     /// Where each part of the graph runs: one entry per recurrent node (those inside `If`
@@ -389,6 +429,11 @@ pub struct Placement {
 }
 
 /// FNV-1a over the graph's structure and every constant's bytes, in two independent 64-bit lanes.
+/// Bytes of a graph's constants (weights).
+pub(crate) fn weight_bytes(g: &Graph) -> usize {
+    g.constants.iter().flatten().map(|t| crate::budget::bytes(t.dtype(), t.len())).sum()
+}
+
 fn fingerprint(g: &Graph) -> [u8; 16] {
     struct Fnv(u64, u64);
     impl Fnv {

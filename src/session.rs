@@ -259,7 +259,7 @@ impl Model {
         let version = fresh();
         Ok(Session {
             model: self.clone(),
-            state: vec![0.0; len],
+            state: crate::budget::try_vec(len, 0.0, "a session's state")?,
             steps: 0,
             id: fresh(),
             version,
@@ -451,6 +451,15 @@ impl Model {
                 inputs.len()
             )));
         }
+        // What the call holds besides the graph's values: the staged states (the current ones
+        // stay until it succeeds), and the inputs in graph layout; refused before any is made.
+        let fed: usize = plan
+            .inputs
+            .iter()
+            .map(|p| crate::budget::bytes(p.dtype, b.saturating_mul(t).saturating_mul(p.step_len())))
+            .sum();
+        let states = crate::budget::bytes(crate::DType::F32, b.saturating_mul(plan.state_len()));
+        crate::budget::check("the call's inputs and staged states", fed.saturating_add(states), self.inner.max_memory)?;
         let mut feed: Vec<Option<Tensor>> = vec![None; self.graph().inputs.len()];
         for (p, data) in plan.inputs.iter().zip(inputs) {
             let want = numel(&[b, t, p.step_len()])?;
@@ -466,7 +475,8 @@ impl Model {
         }
         let staged: Vec<Vec<f32>> = current.iter().map(|s| s.to_vec()).collect();
         let mut hook = BatchHook { cells: &plan.cells, current, staged, resident, on_device: false };
-        let outs = self.graph().execute_async(&plan.schedule, feed, &mut hook, self.kernels()).await?;
+        let budget = self.inner.max_memory.saturating_sub(states);
+        let outs = self.graph().execute_within(&plan.schedule, feed, &mut hook, self.kernels(), budget).await?;
         let outs = plan.outputs.iter().zip(outs).map(|(o, t)| from_graph_output(o, t)).collect::<Result<Vec<_>>>()?;
         Ok((outs, hook.staged, hook.on_device))
     }

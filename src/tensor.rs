@@ -69,8 +69,8 @@ impl Tensor {
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Self> {
         let n = numel(&shape)?;
         let data = match dtype {
-            DType::F32 => Data::F32(vec![0.0; n]),
-            DType::I64 => Data::I64(vec![0; n]),
+            DType::F32 => Data::F32(crate::budget::try_vec(n, 0.0, "a tensor")?),
+            DType::I64 => Data::I64(crate::budget::try_vec(n, 0, "a tensor")?),
         };
         Ok(Tensor { shape, data })
     }

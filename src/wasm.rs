@@ -276,6 +276,13 @@ fn load_options(json: &str) -> Result<crate::LoadOptions, Error> {
             o.inputs.push((name.clone(), t));
         }
     }
+    if let Some(m) = v.get("max_memory_bytes").filter(|m| !m.is_null()) {
+        let m = m
+            .as_f64()
+            .filter(|m| *m >= 1.0 && m.fract() == 0.0)
+            .ok_or_else(|| bad("max_memory_bytes must be a positive whole number".into()))?;
+        o.max_memory_bytes = Some(m.min(usize::MAX as f64) as usize);
+    }
     if let Some(state) = v.get("state").and_then(Value::as_object) {
         for (input, output) in state {
             let output = output.as_str().ok_or_else(|| bad(format!("state.{input} must name a graph output")))?;
@@ -367,8 +374,13 @@ impl Model {
 
     /// Loads a PyTorch state dict (safetensors bytes) with its JSON config.
     #[wasm_bindgen(js_name = fromSafetensors)]
-    pub fn from_safetensors(bytes: &[u8], config_json: &str, backend: &str) -> Result<Model, JsError> {
-        crate::Model::from_safetensors(bytes, config_json)
+    pub fn from_safetensors(bytes: &[u8], config_json: &str, backend: &str, max_memory: f64) -> Result<Model, JsError> {
+        let options = crate::LoadOptions::default().max_memory(if max_memory >= 1.0 {
+            max_memory.min(usize::MAX as f64) as usize
+        } else {
+            crate::budget::DEFAULT_MAX_MEMORY
+        });
+        crate::Model::from_safetensors_with(bytes, config_json, &options)
             .and_then(|m| on_backend(m, backend))
             .map(Model::wrap)
             .map_err(err)
@@ -417,6 +429,7 @@ impl Model {
             "output_size": self.output_size(),
             "state_len": plan.as_ref().map(|p| p.state_len()).unwrap_or(0),
             "sessions": plan.as_ref().err().map(|e| e.to_string()),
+            "max_memory_bytes": self.inner.max_memory(),
             "chunked": calls.is_some(),
             "input_shape": calls.and_then(|c| c.inputs.first()).map(|i| i.dims.clone()),
             "placement": self.inner.placement().iter().map(|p| serde_json::json!({

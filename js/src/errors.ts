@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'corrupt_state'
   | 'backend_unavailable'
   | 'io'
+  | 'resource'
   | 'quota'
   | 'storage'
   | 'disposed'
@@ -81,6 +82,16 @@ export class IoError extends WebrnnError {
     super('io', message, options);
   }
 }
+/**
+ * A call or load would pass the runtime's memory budget (`Runtime.create({ maxMemoryBytes })`,
+ * 256 MiB by default), or an allocation failed: refused before anything was allocated; every
+ * session is as it was and the runtime keeps working.
+ */
+export class ResourceError extends WebrnnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('resource', message, options);
+  }
+}
 /** The browser refused to store more data (IndexedDB quota). The previous record is intact. */
 export class QuotaError extends WebrnnError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -116,6 +127,7 @@ const BY_CODE: Record<ErrorCode, new (message: string, options?: { cause?: unkno
   corrupt_state: CorruptStateError,
   backend_unavailable: BackendUnavailableError,
   io: IoError,
+  resource: ResourceError,
   quota: QuotaError,
   storage: StorageError,
   disposed: DisposedError,

@@ -35,6 +35,7 @@ export {
   InvalidModelError,
   IoError,
   QuotaError,
+  ResourceError,
   ShapeError,
   StateMismatchError,
   StorageError,

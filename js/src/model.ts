@@ -5,7 +5,7 @@
 
 import type { Model as WasmModel } from 'webrnn-wasm';
 
-import { DisposedError, InternalError, InvalidArgumentError, ShapeError, fromWasm, guard } from './errors.js';
+import { DisposedError, InternalError, InvalidArgumentError, ResourceError, ShapeError, fromWasm, guard } from './errors.js';
 import type { GpuState } from './runtime.js';
 import { Counters, now } from './stats.js';
 
@@ -47,6 +47,8 @@ export interface ModelInfo {
   stateSize: number;
   /** Why sessions cannot be created, when they cannot. */
   sessionError: string | null;
+  /** The memory budget of each call, in bytes (`Runtime.create({ maxMemoryBytes })`). */
+  maxMemoryBytes: number;
   /**
    * True for a model called one chunk at a time with its state in graph tensors (Silero VAD, DTLN,
    * GTCRN): `step(x)` is one graph call on batch 1; `run` and `stepBatch` are refused.
@@ -113,6 +115,7 @@ interface RawInfo {
   output_size: number;
   state_len: number;
   sessions: string | null;
+  max_memory_bytes: number;
   chunked: boolean;
   input_shape: (number | null)[] | null;
   state: StateInfo[];
@@ -133,6 +136,7 @@ function describe(raw: RawInfo): ModelInfo {
     outputSize: raw.output_size,
     stateSize: raw.state_len,
     sessionError: raw.sessions,
+    maxMemoryBytes: raw.max_memory_bytes,
     chunked: raw.chunked,
     inputShape: raw.input_shape,
     state: raw.state,
@@ -232,6 +236,8 @@ export class Model {
   async runGraph(inputs: readonly GraphTensor[]): Promise<GraphTensor[]> {
     this.#check();
     if (!Array.isArray(inputs)) throw new InvalidArgumentError('runGraph takes an array of { dims, data } tensors');
+    const bytes = inputs.reduce((n, t) => n + ((t as { data?: ArrayLike<number> })?.data?.length ?? 0) * 8, 0);
+    checkBudget('runGraph: the inputs', bytes, this.info.maxMemoryBytes);
     const w = this.#wasm;
     return this.#enqueue(async () => (await w.runGraph(inputs as unknown as unknown[])) as GraphTensor[]);
   }
@@ -387,7 +393,17 @@ export class Model {
     if (this.info.inputIsTokens && v instanceof Float32Array) {
       throw new ShapeError(`${what}: the model takes token ids: pass an Int32Array`);
     }
+    // Refused before it is copied into wasm memory (token ids become int64 there).
+    checkBudget(`${what}: the input`, v.length * (v instanceof Int32Array ? 8 : 4), this.info.maxMemoryBytes);
     return v;
+  }
+}
+
+/** Throws ResourceError when `bytes` pass the memory budget. */
+export function checkBudget(what: string, bytes: number, budget: number): void {
+  if (bytes > budget) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    throw new ResourceError(`${what} needs ${mib(bytes)}, over the memory budget of ${mib(budget)} (maxMemoryBytes)`);
   }
 }
 

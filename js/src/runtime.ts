@@ -5,7 +5,7 @@ import type { Model as WasmModel } from 'webrnn-wasm';
 
 import { BackendUnavailableError, DisposedError, FormatError, InvalidArgumentError, IoError, fromWasm, guard } from './errors.js';
 import { checkAborted, fetchBytes, type ProgressCallback } from './fetch.js';
-import { Model } from './model.js';
+import { Model, checkBudget } from './model.js';
 import { Counters, type LatencyStats } from './stats.js';
 import { StateStore, type StoreOptions } from './store.js';
 import { Utf8Decoder, isUrl } from './utf8.js';
@@ -28,6 +28,9 @@ export type BackendName = 'webgpu' | 'cpu-simd' | 'cpu-scalar';
 /** How a model's recurrent weights are held: as they are (`f32`), or quantized to `int8` on the CPU. */
 export type WeightsRequest = 'f32' | 'int8';
 
+/** The default memory budget (`RuntimeOptions.maxMemoryBytes`): 256 MiB. */
+export const DEFAULT_MAX_MEMORY = 256 * 2 ** 20;
+
 export interface RuntimeOptions extends WasmOptions {
   /**
    * `auto` (default): WebGPU when the browser has a hardware adapter and this build has a GPU
@@ -48,6 +51,12 @@ export interface RuntimeOptions extends WasmOptions {
    * used to find it.
    */
   wasmModule?: WebAssembly.Module;
+  /**
+   * The memory budget, in bytes (default 256 MiB): a model whose file or weights need more is
+   * refused at load, a call whose inputs or intermediates would need more is refused before it
+   * allocates them, with ResourceError; the runtime and every session keep working.
+   */
+  maxMemoryBytes?: number;
 }
 
 export interface DeviceLostInfo {
@@ -110,7 +119,7 @@ export interface LoadOptions {
 export type FixedInput = number | readonly number[] | { dims: readonly number[]; data: ArrayLike<number> };
 
 /** `LoadOptions.inputs` and `.state` as the JSON the wasm loader reads (types checked here). */
-function loadOptionsJson(options: LoadOptions): string {
+function loadOptionsJson(options: LoadOptions, maxMemoryBytes: number): string {
   const inputs: Record<string, unknown> = {};
   const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   for (const [name, v] of Object.entries(options.inputs ?? {})) {
@@ -134,7 +143,7 @@ function loadOptionsJson(options: LoadOptions): string {
     if (typeof output !== 'string') throw new InvalidArgumentError(`state.${input} must name a graph output`);
     state[input] = output;
   }
-  return JSON.stringify({ inputs, state });
+  return JSON.stringify({ inputs, state, max_memory_bytes: maxMemoryBytes });
 }
 
 export interface RuntimeStats {
@@ -252,6 +261,7 @@ export class Runtime extends EventTarget {
     wasm: LoadedWasm,
     adapter: boolean,
     gpu: { adapter: string | null; error: string | null },
+    readonly maxMemoryBytes: number,
     onDeviceLost?: (info: DeviceLostInfo) => void,
   ) {
     super();
@@ -311,6 +321,10 @@ export class Runtime extends EventTarget {
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     const request = options.backend ?? 'auto';
     checkRequest(request);
+    const budget = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY;
+    if (!Number.isSafeInteger(budget) || budget <= 0) {
+      throw new InvalidArgumentError(`maxMemoryBytes must be a positive whole number of bytes, got ${String(budget)}`);
+    }
     const probe = request === 'cpu' ? null : await probeAdapter();
     if (request === 'webgpu' && !probe) throw new BackendUnavailableError('WebGPU is not available here (no adapter)');
     const gpu = { adapter: null as string | null, error: null as string | null };
@@ -365,7 +379,7 @@ export class Runtime extends EventTarget {
         gpu.error = error.message; // auto: the CPU it is
       }
     }
-    return new Runtime(backend, cpu, wasm, probe !== null, gpu, options.onDeviceLost);
+    return new Runtime(backend, cpu, wasm, probe !== null, gpu, budget, options.onDeviceLost);
   }
 
   /**
@@ -381,6 +395,12 @@ export class Runtime extends EventTarget {
     }
     const url = sourceUrl(source);
     const bytes = await readSource(source, options);
+    try {
+      checkBudget('loadModel: the model file', bytes.length, this.maxMemoryBytes);
+    } catch (e) {
+      this.#counters.errors++;
+      throw e;
+    }
     const format = options.format ?? (looksLikeSafetensors(bytes) ? 'safetensors' : 'onnx');
     // The Rust backend (`Backend::parse`): int8 weights exist on the CPU kernels only.
     const backend = weights === 'int8' ? 'cpu-int8' : this.backend === 'webgpu' ? 'gpu' : 'cpu';
@@ -391,9 +411,9 @@ export class Runtime extends EventTarget {
           throw new InvalidArgumentError('inputs and state are options of ONNX models (a state dict has neither)');
         }
         const config = await readConfig(options, url);
-        wasm = guard(() => this.#wasm.glue.Model.fromSafetensors(bytes, config, backend));
+        wasm = guard(() => this.#wasm.glue.Model.fromSafetensors(bytes, config, backend, this.maxMemoryBytes));
       } else if (format === 'onnx') {
-        wasm = await loadOnnx(this.#wasm.glue, bytes, url, backend, options);
+        wasm = await loadOnnx(this.#wasm.glue, bytes, url, backend, options, this.maxMemoryBytes);
       } else {
         throw new InvalidArgumentError(`unknown model format '${String(format)}' (onnx, safetensors)`);
       }
@@ -544,8 +564,9 @@ async function loadOnnx(
   url: URL | undefined,
   backend: string,
   options: LoadOptions,
+  maxMemoryBytes: number,
 ): Promise<WasmModel> {
-  const json = loadOptionsJson(options);
+  const json = loadOptionsJson(options, maxMemoryBytes);
   const external = new Map<string, Uint8Array>();
   for (const [location, src] of Object.entries(options.externalData ?? {})) {
     external.set(location, await readSource(src, options));

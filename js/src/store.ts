@@ -339,8 +339,11 @@ export class StateStore {
     if (maxSessions === undefined) return;
     try {
       const tx = this.#db.transaction(STORE, 'readwrite');
-      const byAge = (await tx.store.index('usedAt').getAllKeys()).filter((id) => id !== keep);
-      const excess = byAge.length + 1 - maxSessions;
+      const all = await tx.store.index('usedAt').getAllKeys();
+      // Counted as they are now: another page's eviction may already have taken `keep` (saves
+      // of other ids run at once), and counting it anyway evicted one record too many.
+      const excess = all.length - maxSessions;
+      const byAge = all.filter((id) => id !== keep);
       await Promise.all([...byAge.slice(0, Math.max(0, excess)).map((id) => tx.store.delete(id)), tx.done]);
     } catch (e) {
       throw storageError(e, 'evict sessions');

@@ -17,6 +17,7 @@
 pub(crate) mod gemm;
 mod int8;
 mod recurrent;
+pub(crate) use recurrent::CHUNK_FLOATS;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests {
     use crate as webrnn;

@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// Floats of `X·Wᵀ` computed ahead of the recurrence at a time (1 MiB): the whole sequence in the
 /// common cases, bounded memory for long, wide batches.
-const CHUNK_FLOATS: usize = 1 << 18;
+pub(crate) const CHUNK_FLOATS: usize = 1 << 18;
 
 pub fn run<S: Simd>(
     spec: &RecurrentSpec,

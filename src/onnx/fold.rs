@@ -218,6 +218,20 @@ fn shape_only(op: &Op, slot: usize) -> bool {
 /// `node` run on zeros of the known shapes of its inputs (and the constants among them), when
 /// every input is known that way and its outputs' shapes depend on nothing else.
 fn infer(graph: &Graph, node: &Node, shapes: &Shapes) -> Option<Vec<Tensor>> {
+    let known: Vec<_> = node
+        .inputs
+        .iter()
+        .map(|v| {
+            let v = (*v)?;
+            match &graph.constants[v] {
+                Some(t) => Some((t.dtype(), t.shape(), Some(t))),
+                None => shapes.get(&v).map(|(d, s)| (*d, s.as_slice(), None)),
+            }
+        })
+        .collect();
+    if crate::budget::predicted_elements(&node.op, &known).is_some_and(|n| n > MAX_FOLDED) {
+        return None; // the executor's to run (and to refuse over the budget), not the folding's
+    }
     let mut owned: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
     for (slot, v) in node.inputs.iter().enumerate() {
         let Some(v) = *v else {
@@ -284,6 +298,10 @@ fn evaluate(graph: &Graph, node: &Node) -> Option<Vec<Tensor>> {
     let args: Option<Vec<Option<&Tensor>>> =
         node.inputs.iter().map(|v| v.map_or(Some(None), |v| graph.constants[v].as_ref().map(Some))).collect();
     let args = args?;
+    let shapes: Vec<_> = args.iter().map(|a| a.map(|t| (t.dtype(), t.shape(), Some(t)))).collect();
+    if crate::budget::predicted_elements(&node.op, &shapes).is_some_and(|n| n > MAX_FOLDED) {
+        return None; // too big to be a constant: not computed at all
+    }
     let out = match &node.op {
         Op::If(op) => op.run(&args, &graph.constants, Isa::best()),
         op => op.run(&args, Isa::best()),

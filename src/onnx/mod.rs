@@ -40,14 +40,26 @@ pub fn import_fixed(
     external: &mut ExternalLoader<'_>,
     fixed: &[(String, Tensor)],
 ) -> Result<(Graph, OnnxInfo)> {
-    let (mut graph, info) = import_graph(bytes, external)?;
+    import_within(bytes, external, fixed, crate::budget::DEFAULT_MAX_MEMORY)
+}
+
+/// [`import_fixed`] refusing, with [`Error::Resource`], a model whose weights need more than
+/// `max_bytes` (their declared sizes are added up before any is decoded).
+pub fn import_within(
+    bytes: &[u8],
+    external: &mut ExternalLoader<'_>,
+    fixed: &[(String, Tensor)],
+    max_bytes: usize,
+) -> Result<(Graph, OnnxInfo)> {
+    let (mut graph, info) = import_graph(bytes, external, max_bytes)?;
     fold::fix_inputs(&mut graph, fixed)?;
     fold::fold(&mut graph);
     fold::prepare(&mut graph);
+    crate::budget::check("the model's weights", crate::model::weight_bytes(&graph), max_bytes)?;
     Ok((graph, info))
 }
 
-fn import_graph(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Graph, OnnxInfo)> {
+fn import_graph(bytes: &[u8], external: &mut ExternalLoader<'_>, max_bytes: usize) -> Result<(Graph, OnnxInfo)> {
     let model = <ModelProto as prost::Message>::decode(bytes)
         .map_err(|e| Error::Format(format!("not a valid ONNX model (protobuf): {e}")))?;
     let opset = model
@@ -76,6 +88,12 @@ fn import_graph(bytes: &[u8], external: &mut ExternalLoader<'_>) -> Result<(Grap
         external,
         depth: 0,
     };
+    let declared = g.initializer.iter().fold(0usize, |sum, t| {
+        let n = t.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?)).unwrap_or(0);
+        let dtype = tensor_proto::dtype_of(t.data_type).unwrap_or(crate::tensor::DType::F32);
+        sum.saturating_add(crate::budget::bytes(dtype, n))
+    });
+    crate::budget::check("the model's weights", declared, max_bytes)?;
     let top = Scope::default();
     for init in &g.initializer {
         let t = im.tensor(init)?;

@@ -165,7 +165,7 @@ fn parse_reduce(kind: Kind, a: &Attrs<'_>, opset: i64) -> Result<Reduce> {
 }
 
 /// Which axes of a rank-`rank` tensor are reduced: `axes` (empty = all unless `noop`).
-fn reduced_mask(rank: usize, axes: &[i64], noop: bool) -> Result<Vec<bool>> {
+pub(crate) fn reduced_mask(rank: usize, axes: &[i64], noop: bool) -> Result<Vec<bool>> {
     if axes.is_empty() {
         return Ok(vec![!noop; rank]);
     }

@@ -275,9 +275,10 @@ impl Model {
         }
         let outs = if super::specialize::worth_it(g) {
             let spec = self.inner.specialized.get(g, self.kernels(), &feed)?;
-            spec.graph.execute_async(&spec.schedule, feed, &mut NoHook, &spec.kernels(self.kernels())).await?
+            let kernels = spec.kernels(self.kernels());
+            spec.graph.execute_within(&spec.schedule, feed, &mut NoHook, &kernels, self.inner.max_memory).await?
         } else {
-            g.execute_async(&plan.schedule, feed, &mut NoHook, self.kernels()).await?
+            g.execute_within(&plan.schedule, feed, &mut NoHook, self.kernels(), self.inner.max_memory).await?
         };
         let mut next = state.to_vec();
         for st in &cp.states {

@@ -12,6 +12,7 @@ mod pack;
 mod pack_audio;
 mod serve;
 mod setup;
+mod soak;
 
 use std::env;
 use std::fs;
@@ -54,7 +55,9 @@ tasks:
                    WebGPU half
   fuzz [--minutes N]
                    the coverage-guided fuzzers of fuzz/ (cargo-fuzz, nightly), N minutes per
-                   target (default 10); `test` runs each for 25 s";
+                   target (default 10); `test` runs each for 25 s
+  soak             the long soak and scale tests, native and in Node: 1,000,000 steps on one
+                   session, 10,000 sessions, 1,000 loads (`test` runs short versions)";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Some("fuzz") => fuzz_minutes(&args[1..]).and_then(|m| fuzz::fuzz(&root, (m * 60.0).round() as u64)),
+        Some("soak") => no_more_args(&args).and_then(|()| soak::soak(&root)),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
