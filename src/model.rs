@@ -119,7 +119,10 @@ impl SessionPlan {
 pub(crate) struct ModelInner {
     pub graph: Arc<Graph>,
     pub source: Source,
-    pub fingerprint: [u8; 16],
+    /// Computed on first use (a snapshot, a store, [`Model::fingerprint`]), not at load: hashing
+    /// every weight byte was two thirds of loading a GRU of 256 units. Shared by the same model on
+    /// other kernels ([`Model::with_backend`]).
+    pub fingerprint: Arc<std::sync::OnceLock<[u8; 16]>>,
     pub plan: std::result::Result<SessionPlan, Error>,
     pub kernels: Box<dyn RecurrentKernels>,
     /// Call-planned graphs specialised to the shapes they are called with.
@@ -260,7 +263,6 @@ impl Model {
     }
 
     fn from_graph_with(graph: Graph, source: Source, declared_state: &[(String, String)], max_memory: usize) -> Model {
-        let fingerprint = fingerprint(&graph);
         // Declared state means graph-tensor state; otherwise the recurrent layers' own state over
         // time and batch axes, and failing that, graph-tensor state found in the graph.
         let plan = if declared_state.is_empty() {
@@ -282,7 +284,7 @@ impl Model {
             inner: Arc::new(ModelInner {
                 graph: Arc::new(graph),
                 source,
-                fingerprint,
+                fingerprint: Default::default(),
                 plan,
                 kernels,
                 specialized: Default::default(),
@@ -310,7 +312,7 @@ impl Model {
             inner: Arc::new(ModelInner {
                 graph: i.graph.clone(),
                 source: i.source.clone(),
-                fingerprint: i.fingerprint,
+                fingerprint: i.fingerprint.clone(),
                 plan: i.plan.clone(),
                 kernels,
                 specialized: Default::default(),
@@ -336,13 +338,13 @@ impl Model {
         &self.inner.source
     }
 
-    /// 128-bit hash of the model's structure and weights.
+    /// 128-bit hash of the model's structure and weights (computed on the first call).
     pub fn fingerprint(&self) -> [u8; 16] {
-        self.inner.fingerprint
+        *self.inner.fingerprint.get_or_init(|| fingerprint(&self.inner.graph))
     }
 
     pub fn fingerprint_hex(&self) -> String {
-        self.inner.fingerprint.iter().map(|b| format!("{b:02x}")).collect()
+        self.fingerprint().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// How sessions feed this model, or why they cannot.
@@ -414,7 +416,9 @@ impl Model {
     }
 
     pub(crate) fn same_as(&self, other: &Model) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.fingerprint == other.inner.fingerprint
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || Arc::ptr_eq(&self.inner.graph, &other.inner.graph)
+            || self.fingerprint() == other.fingerprint()
     }
 }
 

@@ -386,7 +386,13 @@ impl Model {
             .map_err(err)
     }
 
-    /// A JSON description: inputs, outputs, layers, fingerprint, backend and the session plan.
+    /// The model's fingerprint (hex), hashed on the first call, not at load.
+    pub fn fingerprint(&self) -> String {
+        self.inner.fingerprint_hex()
+    }
+
+    /// A JSON description: inputs, outputs, layers, backend and the session plan (the fingerprint
+    /// is [`Model::fingerprint`], computed when first asked for).
     pub fn info(&self) -> String {
         let g = self.inner.graph();
         let decl = |d: &crate::graph::ValueDecl| {
@@ -412,7 +418,6 @@ impl Model {
         let call_size =
             calls.and_then(|c| c.inputs.first()).map(|i| i.dims.iter().map(|d| d.unwrap_or(0)).product::<usize>());
         serde_json::json!({
-            "fingerprint": self.inner.fingerprint_hex(),
             "format": match self.inner.source() {
                 crate::model::Source::Onnx(_) => "onnx",
                 crate::model::Source::StateDict => "safetensors",

@@ -275,3 +275,27 @@ fn nan_in_gives_nan_out_and_finite_in_gives_finite_out() {
     let y = s.step(vec![Data::F32(vec![0.5; n])]).unwrap();
     assert!(y[0].as_f32().unwrap().iter().all(|v| v.is_finite()), "reset clears the NaN state");
 }
+
+/// The fingerprint is hashed when first asked for, not at load, and must not change: every
+/// snapshot and StateStore record saved so far is bound to it: the pinned values are what cfac0fd,
+/// which hashed at load, gives (this test passed on it); a changed hash would orphan every stored
+/// state.
+#[test]
+fn fingerprints_are_lazy_and_unchanged() {
+    let dir = data_dir().join("golden");
+    let gru = load(&dir.join("legacy_gru_embed_op14"));
+    let scalar = gru.with_backend(webrnn::Backend::CpuScalar).unwrap();
+    // Asked first through the model on other kernels: the same shared value.
+    let hex = scalar.fingerprint_hex();
+    assert_eq!(hex, gru.fingerprint_hex());
+    assert_eq!(hex, PINNED_GRU);
+    let lstm = load(&dir.join("sd_lstm_nobias"));
+    assert_eq!(lstm.fingerprint_hex(), PINNED_LSTM);
+    // A snapshot made before the fingerprint was ever read still binds to it.
+    let fresh = load(&dir.join("legacy_gru_embed_op14"));
+    let snap = fresh.create_session().unwrap().save_state().unwrap();
+    assert_eq!(&snap[12..28], &gru.fingerprint()[..]);
+}
+
+const PINNED_GRU: &str = "62371e67fde6c9cbaba14dd509c08b7f";
+const PINNED_LSTM: &str = "22a2fed335c3c47f58ed6e6c76c00147";

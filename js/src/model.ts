@@ -102,7 +102,6 @@ export interface SessionOptions {
 }
 
 interface RawInfo {
-  fingerprint: string;
   format: 'onnx' | 'safetensors';
   backend: string;
   inputs: TensorInfo[];
@@ -122,9 +121,16 @@ interface RawInfo {
   placement: PlacementInfo[];
 }
 
-function describe(raw: RawInfo): ModelInfo {
+/**
+ * `fingerprint` is a getter: the runtime hashes every weight byte for it, so it is computed when
+ * first read (by a snapshot, a StateStore or the app), not while the model loads.
+ */
+function describe(raw: RawInfo, fingerprint: () => string): ModelInfo {
+  let hex: string | undefined;
   return {
-    fingerprint: raw.fingerprint,
+    get fingerprint() {
+      return (hex ??= fingerprint());
+    },
     format: raw.format,
     backend: raw.backend,
     inputs: raw.inputs,
@@ -162,7 +168,12 @@ export class Model {
     this.#counters = counters;
     this.#gpu = gpu;
     const raw = guard(() => JSON.parse(wasm.info()) as RawInfo);
-    this.info = Object.freeze(describe(raw));
+    this.info = Object.freeze(
+      describe(raw, () => {
+        this.#check();
+        return this._call(() => wasm.fingerprint());
+      }),
+    );
     counters.models++;
   }
 

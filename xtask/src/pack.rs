@@ -306,7 +306,8 @@ fn build_variant(root: &Path, v: &WasmVariant, out: &Path) -> Result<PathBuf> {
         "build",
         "--quiet",
         "--lib",
-        "--release",
+        "--profile",
+        "wasm-release",
         "--target",
         "wasm32-unknown-unknown",
         "--package",
@@ -318,7 +319,7 @@ fn build_variant(root: &Path, v: &WasmVariant, out: &Path) -> Result<PathBuf> {
         cargo.args(["--features", "gpu"]);
     }
     run(&mut cargo)?;
-    let raw = target_dir.join("wasm32-unknown-unknown/release/webrnn.wasm");
+    let raw = target_dir.join("wasm32-unknown-unknown/wasm-release/webrnn.wasm");
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--out-name", "webrnn", "--out-dir"])
         .arg(out)
