@@ -276,10 +276,9 @@ fn nan_in_gives_nan_out_and_finite_in_gives_finite_out() {
     assert!(y[0].as_f32().unwrap().iter().all(|v| v.is_finite()), "reset clears the NaN state");
 }
 
-/// The fingerprint is hashed when first asked for, not at load, and must not change: every
-/// snapshot and StateStore record saved so far is bound to it: the pinned values are what cfac0fd,
-/// which hashed at load, gives (this test passed on it); a changed hash would orphan every stored
-/// state.
+/// The fingerprint is hashed when first asked for, not at load, and must not change, since every
+/// snapshot and StateStore record saved so far is bound to it. The pinned values are those of
+/// cfac0fd, which hashed at load (this test passed on it).
 #[test]
 fn fingerprints_are_lazy_and_unchanged() {
     let dir = data_dir().join("golden");

@@ -1,6 +1,6 @@
 //! `cargo xtask pack`: the `webrnn` npm package in `pkg/`.
 //!
-//! 1. Each wasm variant of [`WASM_VARIANTS`] is built (`cargo build --release`, its own
+//! 1. Each wasm variant of [`WASM_VARIANTS`] is built (`cargo build --profile wasm-release`, its own
 //!    `RUSTFLAGS` and target dir), bound by `wasm-bindgen --target web` into `js/build/wasm/<name>/`
 //!    and optimised by wasm-opt; its `.wasm` is copied into `pkg/`. Every variant is built without
 //!    the default `all-isas` feature (its CPU kernels for its best instruction set only); the
