@@ -324,6 +324,21 @@ impl Session {
         Ok(())
     }
 
+    /// Changes the options of the adapter, keeping what it learned (the rank cannot change; a new
+    /// window size starts an empty window).
+    pub fn set_adapt_options(&mut self, options: AdaptOptions) -> Result<()> {
+        options.check()?;
+        let a = self.adapter.as_mut().ok_or_else(|| Error::InvalidArgument("the session does not adapt".into()))?;
+        if options.rank != a.options.rank {
+            return Err(Error::InvalidArgument("adapt: the rank of an adapter cannot change".into()));
+        }
+        if options.window != a.options.window {
+            a.window = Window::new(options.window);
+        }
+        a.options = options;
+        Ok(())
+    }
+
     /// Stops adapting and forgets the adapter.
     pub fn disable_adaptation(&mut self) {
         self.adapter = None;
