@@ -46,8 +46,18 @@ fn layout_bytes(session: &Session) -> Result<Vec<u8>> {
 }
 
 impl Session {
-    /// Serializes the session's state.
+    /// Serializes the session's state, with its adapter if it adapts.
     pub fn save_state(&self) -> Result<Vec<u8>> {
+        self.snapshot(true)
+    }
+
+    /// The state alone: a few KiB where the adapter is a few hundred (to copy a state into a
+    /// scratch session on every keystroke). Loading it leaves the loading session's adapter as is.
+    pub fn save_state_without_adapter(&self) -> Result<Vec<u8>> {
+        self.snapshot(false)
+    }
+
+    fn snapshot(&self, with_adapter: bool) -> Result<Vec<u8>> {
         let state = self.state()?;
         let mut v = Vec::with_capacity(64 + state.len() * 4);
         v.extend_from_slice(MAGIC);
@@ -57,14 +67,14 @@ impl Session {
         v.extend_from_slice(&self.steps().to_le_bytes());
         v.extend_from_slice(&(state.len() as u32).to_le_bytes());
         state.iter().for_each(|x| v.extend_from_slice(&x.to_le_bytes()));
-        persist::write(self.adapter.as_deref(), &mut v);
+        persist::write(self.adapter.as_deref().filter(|_| with_adapter), &mut v);
         let sum = checksum(&v);
         v.extend_from_slice(&sum.to_le_bytes());
         Ok(v)
     }
 
-    /// Restores a snapshot made by [`Session::save_state`] for this same model. On any error the
-    /// session keeps its current state.
+    /// Restores a snapshot made by [`Session::save_state`] for this same model (and its adapter,
+    /// if it carries one: adaptation is then on). On any error the session keeps its current state.
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() < MAGIC.len() + 4 + 16 + 8 || &bytes[..8] != MAGIC {
             return Err(Error::CorruptState("not a webrnn state snapshot (bad magic or too short)".into()));
@@ -104,13 +114,10 @@ impl Session {
         }
         self.set_state(&values)?;
         self.set_steps(steps);
-        // The adapter comes with the state: a snapshot without one leaves a fresh adapter.
-        match adapter {
-            Some(a) => {
-                self.adapter = Some(Box::new(a));
-                self.set_read_back(true);
-            }
-            None => self.reset_adaptation(),
+        // The adapter comes with the state; a snapshot without one leaves the session's as it is.
+        if let Some(a) = adapter {
+            self.adapter = Some(Box::new(a));
+            self.set_read_back(true);
         }
         Ok(())
     }

@@ -692,8 +692,68 @@ impl Model {
         self.with_session(id, |s| s.save_state())
     }
 
+    /// The state without the adapter ([`crate::Session::save_state_without_adapter`]).
+    #[wasm_bindgen(js_name = saveStateOnly)]
+    pub fn save_state_only(&mut self, id: u32) -> Result<Vec<u8>, JsError> {
+        self.with_session(id, |s| s.save_state_without_adapter())
+    }
+
     #[wasm_bindgen(js_name = loadState)]
     pub fn load_state(&mut self, id: u32, bytes: &[u8]) -> Result<(), JsError> {
         self.with_session(id, |s| s.load_state(bytes))
+    }
+
+    /// Turns on adaptation (#17) for session `id`: an error naming why where the model has no
+    /// output head to adapt, or an option is out of range.
+    #[wasm_bindgen(js_name = enableAdaptation)]
+    pub fn enable_adaptation(
+        &mut self,
+        id: u32,
+        learning_rate: f32,
+        rank: u32,
+        window: u32,
+        max_update_norm: f32,
+        guard: bool,
+    ) -> Result<(), JsError> {
+        let (rank, window) = (rank as usize, window as usize);
+        let options = crate::AdaptOptions { learning_rate, rank, window, max_update_norm, guard };
+        self.with_session(id, |s| s.enable_adaptation(options))
+    }
+
+    /// Learns class `class` (a whole number, checked here) from the session's last step.
+    #[wasm_bindgen(js_name = learnClass)]
+    pub fn learn_class(&mut self, id: u32, class: f64) -> Result<(), JsError> {
+        if !(class >= 0.0 && class.fract() == 0.0 && class < 2f64.powi(32)) {
+            return Err(err(Error::InvalidArgument(format!(
+                "learn: the class must be a whole number ≥ 0, got {class}"
+            ))));
+        }
+        self.with_session(id, |s| s.learn(crate::Target::Class(class as usize)))
+    }
+
+    /// Learns target values (squared error) from the session's last step.
+    #[wasm_bindgen(js_name = learnValues)]
+    pub fn learn_values(&mut self, id: u32, values: &[f32]) -> Result<(), JsError> {
+        self.with_session(id, |s| s.learn(crate::Target::Values(values)))
+    }
+
+    /// `[updates, active (0/1), base loss, adapted loss, rollbacks, base accuracy, adapted
+    /// accuracy]`, empty without adaptation (no JSON: it is read on every keystroke).
+    pub fn adaptation(&mut self, id: u32) -> Result<Vec<f64>, JsError> {
+        self.with_session(id, |s| {
+            Ok(s.adaptation().map_or_else(Vec::new, |a| {
+                let active = if a.active { 1.0 } else { 0.0 };
+                let (bl, al, ba, aa) = (a.base_loss, a.adapted_loss, a.base_accuracy, a.adapted_accuracy);
+                vec![a.updates as f64, active, bl as f64, al as f64, a.rollbacks as f64, ba as f64, aa as f64]
+            }))
+        })
+    }
+
+    #[wasm_bindgen(js_name = resetAdaptation)]
+    pub fn reset_adaptation(&mut self, id: u32) -> Result<(), JsError> {
+        self.with_session(id, |s| {
+            s.reset_adaptation();
+            Ok(())
+        })
     }
 }

@@ -129,6 +129,8 @@ fn adapting_beats_state_only_on_a_users_notes_full_and_low_rank() {
         let adapted = accuracy(&mut s, &text, true);
         let a = s.adaptation().unwrap();
         assert!(a.active && a.adapted_loss < a.base_loss, "rank {rank}: {a:?}");
+        assert!((a.base_accuracy - base).abs() < 1e-3, "rank {rank}: {a:?} vs {base}");
+        assert!((a.adapted_accuracy - adapted).abs() < 0.05, "rank {rank}: {a:?} vs {adapted}");
         assert!(adapted > base + 0.1, "rank {rank}: {base} -> {adapted}");
     }
 }
@@ -212,9 +214,16 @@ fn snapshots_carry_the_adapter_and_older_ones_still_load() {
             assert!((a - b).abs() <= 1e-5 + 1e-4 * b.abs());
         }
         if let Some(a) = got.adaptation() {
-            assert_eq!(a.updates, 0, "a format-1 snapshot leaves a fresh adapter");
+            assert_eq!(a, s.adaptation().unwrap(), "a format-1 snapshot leaves the session's adapter");
         }
     }
+    // A state-only snapshot is small and leaves the loading session's adapter as it is.
+    let small = s.save_state_without_adapter().unwrap();
+    assert!(small.len() * 20 < bytes.len(), "{} vs {}", small.len(), bytes.len());
+    let mut fresh = model.create_adapting_session(AdaptOptions::default()).unwrap();
+    fresh.load_state(&small).unwrap();
+    assert_eq!(fresh.state().unwrap(), s.state().unwrap());
+    assert_eq!(fresh.adaptation().unwrap().updates, 0);
     // A damaged adapter section is caught by the checksum; a truncated one is refused.
     let mut bad = bytes.clone();
     let k = bad.len() - 100;

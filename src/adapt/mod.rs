@@ -78,6 +78,10 @@ pub struct Adaptation {
     pub base_loss: f32,
     pub adapted_loss: f32,
     pub rollbacks: u32,
+    /// Top-1 accuracy of the base and the adapted output over the class targets learned since the
+    /// adapter was made or reset (NaN before any).
+    pub base_accuracy: f32,
+    pub adapted_accuracy: f32,
 }
 
 /// One session's adapter, with its scratch (nothing is allocated per step).
@@ -94,6 +98,9 @@ pub struct Adapter {
     pub(crate) window: Window,
     pub(crate) updates: u64,
     pub(crate) rollbacks: u32,
+    /// Class targets scored, and the base and adapted outputs' top-1 hits among them.
+    pub(crate) scored: u64,
+    pub(crate) hits: [u64; 2],
     /// The last step's head input, its projection, base output (log-probabilities, or raw values)
     /// and adapted logits; `pending` while a step's output waits for its `learn`.
     x: Vec<f32>,
@@ -113,6 +120,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |best, k| if v[k] > v[best] { k } else { best })
 }
 
 /// `v` ← log-softmax(`v`).
@@ -151,6 +162,8 @@ impl Adapter {
             window: Window::new(options.window),
             updates: 0,
             rollbacks: 0,
+            scored: 0,
+            hits: [0; 2],
             x: vec![0.0; head.inputs],
             u: vec![0.0; m],
             base: vec![0.0; n],
@@ -171,7 +184,16 @@ impl Adapter {
 
     pub(crate) fn report(&self) -> Adaptation {
         let (base_loss, adapted_loss) = self.window.means();
-        Adaptation { updates: self.updates, active: self.active(), base_loss, adapted_loss, rollbacks: self.rollbacks }
+        let rate = |h: u64| h as f32 / self.scored as f32;
+        Adaptation {
+            updates: self.updates,
+            active: self.active(),
+            base_loss,
+            adapted_loss,
+            rollbacks: self.rollbacks,
+            base_accuracy: rate(self.hits[0]),
+            adapted_accuracy: rate(self.hits[1]),
+        }
     }
 
     /// Back to a zero delta, an empty window and no counts (the options stay).
@@ -180,6 +202,7 @@ impl Adapter {
         self.good.copy_from_slice(&self.params);
         self.window.clear();
         (self.updates, self.rollbacks, self.pending) = (0, 0, false);
+        (self.scored, self.hits) = (0, [0; 2]);
     }
 
     pub(crate) fn forget_step(&mut self) {
@@ -241,6 +264,9 @@ impl Adapter {
                         "learn: class {c} is out of range (the output has {n})"
                     )));
                 }
+                self.scored += 1;
+                self.hits[0] += (argmax(&self.base) == c) as u64;
+                self.hits[1] += (argmax(&self.adapted) == c) as u64;
                 if self.head.activation == Activation::None {
                     log_softmax(&mut self.base);
                 }

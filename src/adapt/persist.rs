@@ -1,6 +1,7 @@
 //! The adapter's section of a snapshot (format 2): flag `u8` (0: none), then options (learning
 //! rate `f32`, rank `u32`, window `u32`, max update norm `f32`, guard `u8`), the head's classes and
-//! inputs `u32`, updates `u64`, rollbacks `u32`, parameter count `u32`, the parameters and their
+//! inputs `u32`, updates `u64`, rollbacks `u32`, class targets scored and the base and adapted
+//! hits among them `u64` each, parameter count `u32`, the parameters and their
 //! last good copy (`f32` each), the window's length `u32`, next slot `u32` and `(base, adapted)`
 //! loss pairs (`f32`).
 
@@ -32,6 +33,9 @@ pub(crate) fn write(adapter: Option<&Adapter>, v: &mut Vec<u8>) {
     put_u32(v, a.head.inputs);
     v.extend_from_slice(&a.updates.to_le_bytes());
     put_u32(v, a.rollbacks as usize);
+    for x in [a.scored, a.hits[0], a.hits[1]] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
     put_u32(v, a.params.len());
     put_f32s(v, &a.params);
     put_f32s(v, &a.good);
@@ -90,6 +94,10 @@ pub(crate) fn read(r: &mut Reader<'_>, head: std::result::Result<Head, Error>) -
     let mut a = Adapter::new(head, options).map_err(|e| bad(&e.to_string()))?;
     a.updates = r.u64()?;
     a.rollbacks = r.u32()? as u32;
+    (a.scored, a.hits) = (r.u64()?, [r.u64()?, r.u64()?]);
+    if a.hits.iter().any(|&h| h > a.scored) {
+        return Err(bad("more hits than targets"));
+    }
     let n = r.u32()?;
     if n != a.params.len() {
         return Err(bad("wrong parameter count"));
