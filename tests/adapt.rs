@@ -231,3 +231,46 @@ fn snapshots_carry_the_adapter_and_older_ones_still_load() {
     assert!(matches!(restored.load_state(&bad), Err(Error::CorruptState(_))));
     assert!(restored.load_state(&bytes[..bytes.len() - 9]).is_err());
 }
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[test]
+fn corrupted_adapter_sections_with_valid_checksums_never_panic_and_change_nothing() {
+    let model = text_model();
+    let mut s = model.create_adapting_session(AdaptOptions { rank: 8, window: 12, ..Default::default() }).unwrap();
+    accuracy(&mut s, "abc abc abc abc abc", true);
+    let good = s.save_state().unwrap();
+    let small = s.save_state_without_adapter().unwrap();
+    // The adapter section starts where the state-only snapshot's flag byte is.
+    let section = small.len() - 9;
+    let mut target = model.create_session().unwrap();
+    let before = target.state().unwrap().to_vec();
+    let mut seed = 17u64;
+    let (mut refused, mut loaded) = (0, 0);
+    for k in 0..400 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut b = good.clone();
+        let body = b.len() - 8;
+        // Mostly the section's header (options, sizes, counts), sometimes anywhere in it.
+        let span = if k % 2 == 0 { 64 } else { body - section };
+        let at = section + (seed >> 33) as usize % span.min(body - section);
+        b[at] = b[at].wrapping_add(1 + (seed >> 20) as u8 % 255);
+        let sum = fnv(&b[..body]);
+        b[body..].copy_from_slice(&sum.to_le_bytes());
+        match target.load_state(&b) {
+            Ok(()) => {
+                loaded += 1;
+                target = model.create_session().unwrap();
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(matches!(e, Error::CorruptState(_) | Error::StateMismatch(_)), "{e}");
+                assert_eq!(target.state().unwrap(), &before[..], "a refused snapshot changed the state");
+                assert!(target.adaptation().is_none());
+            }
+        }
+    }
+    assert!(refused > 100, "{refused} refused, {loaded} loaded");
+}
