@@ -686,16 +686,11 @@ impl Model {
         self.with_session(id, |s| Ok(s.steps() as f64))
     }
 
-    /// The session's state as a versioned, fingerprinted, checksummed snapshot.
+    /// The session's state as a versioned, fingerprinted, checksummed snapshot, with its adapter
+    /// if `adapter` and it adapts.
     #[wasm_bindgen(js_name = saveState)]
-    pub fn save_state(&mut self, id: u32) -> Result<Vec<u8>, JsError> {
-        self.with_session(id, |s| s.save_state())
-    }
-
-    /// The state without the adapter ([`crate::Session::save_state_without_adapter`]).
-    #[wasm_bindgen(js_name = saveStateOnly)]
-    pub fn save_state_only(&mut self, id: u32) -> Result<Vec<u8>, JsError> {
-        self.with_session(id, |s| s.save_state_without_adapter())
+    pub fn save_state(&mut self, id: u32, adapter: bool) -> Result<Vec<u8>, JsError> {
+        self.with_session(id, |s| if adapter { s.save_state() } else { s.save_state_without_adapter() })
     }
 
     #[wasm_bindgen(js_name = loadState)]
@@ -720,40 +715,34 @@ impl Model {
         self.with_session(id, |s| s.enable_adaptation(options))
     }
 
-    /// Learns class `class` (a whole number, checked here) from the session's last step.
-    #[wasm_bindgen(js_name = learnClass)]
-    pub fn learn_class(&mut self, id: u32, class: f64) -> Result<(), JsError> {
-        if !(class >= 0.0 && class.fract() == 0.0 && class < 2f64.powi(32)) {
-            return Err(err(Error::InvalidArgument(format!(
-                "learn: the class must be a whole number ≥ 0, got {class}"
-            ))));
-        }
-        self.with_session(id, |s| s.learn(crate::Target::Class(class as usize)))
-    }
-
-    /// Learns target values (squared error) from the session's last step.
-    #[wasm_bindgen(js_name = learnValues)]
-    pub fn learn_values(&mut self, id: u32, values: &[f32]) -> Result<(), JsError> {
-        self.with_session(id, |s| s.learn(crate::Target::Values(values)))
+    /// Learns from the session's last step: `values` when not empty (squared error), else class
+    /// `class` (the JS layer checks it is a whole number).
+    pub fn learn(&mut self, id: u32, class: u32, values: &[f32]) -> Result<(), JsError> {
+        let target =
+            if values.is_empty() { crate::Target::Class(class as usize) } else { crate::Target::Values(values) };
+        self.with_session(id, |s| s.learn(target))
     }
 
     /// `[updates, active (0/1), base loss, adapted loss, rollbacks, base accuracy, adapted
-    /// accuracy]`, empty without adaptation (no JSON: it is read on every keystroke).
-    pub fn adaptation(&mut self, id: u32) -> Result<Vec<f64>, JsError> {
+    /// accuracy]` (after forgetting the adapter with `reset`), empty without adaptation. No JSON:
+    /// it is read on every keystroke.
+    pub fn adaptation(&mut self, id: u32, reset: bool) -> Result<Vec<f64>, JsError> {
         self.with_session(id, |s| {
+            if reset {
+                s.reset_adaptation();
+            }
             Ok(s.adaptation().map_or_else(Vec::new, |a| {
-                let active = if a.active { 1.0 } else { 0.0 };
                 let (bl, al, ba, aa) = (a.base_loss, a.adapted_loss, a.base_accuracy, a.adapted_accuracy);
-                vec![a.updates as f64, active, bl as f64, al as f64, a.rollbacks as f64, ba as f64, aa as f64]
+                vec![
+                    a.updates as f64,
+                    a.active as u8 as f64,
+                    bl as f64,
+                    al as f64,
+                    a.rollbacks as f64,
+                    ba as f64,
+                    aa as f64,
+                ]
             }))
-        })
-    }
-
-    #[wasm_bindgen(js_name = resetAdaptation)]
-    pub fn reset_adaptation(&mut self, id: u32) -> Result<(), JsError> {
-        self.with_session(id, |s| {
-            s.reset_adaptation();
-            Ok(())
         })
     }
 }

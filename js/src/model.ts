@@ -135,6 +135,8 @@ export interface Adaptation {
   adaptedAccuracy: number | null;
 }
 
+const EMPTY = new Float32Array(0);
+
 function adaptArgs(a: true | AdaptOptions): [number, number, number, number, boolean] {
   const o: AdaptOptions = a === true ? {} : a;
   if (o === null || typeof o !== 'object') throw new InvalidArgumentError('adapt must be true or an options object');
@@ -579,7 +581,7 @@ export class Session {
   saveState(options: { adapter?: boolean } = {}): Uint8Array {
     this.#check();
     const [w, h] = [this.#p.wasm, this.#handle];
-    return this.model._call(() => (options.adapter === false ? w.saveStateOnly(h) : w.saveState(h)));
+    return this.model._call(() => w.saveState(h, options.adapter !== false));
   }
 
   /**
@@ -593,20 +595,24 @@ export class Session {
     this.#check();
     const [w, h] = [this.#p.wasm, this.#handle];
     if (typeof target === 'number') {
-      await this.model._serial(() => w.learnClass(h, target));
+      if (!Number.isInteger(target) || target < 0 || target >= 2 ** 32) {
+        throw new InvalidArgumentError(`learn: the class must be a whole number ≥ 0, got ${target}`);
+      }
+      await this.model._serial(() => w.learn(h, target, EMPTY));
       return;
     }
     if (target === null || typeof target !== 'object' || typeof target.length !== 'number') {
       throw new InvalidArgumentError('learn takes a class index or a Float32Array of target values');
     }
     const v = target instanceof Float32Array ? target : Float32Array.from(target);
-    await this.model._serial(() => w.learnValues(h, v));
+    if (v.length === 0) throw new InvalidArgumentError('learn: the target values are empty');
+    await this.model._serial(() => w.learn(h, 0, v));
   }
 
   /** The adapter's state (`null` for a session without adaptation). */
   get adaptation(): Adaptation | null {
     this.#check();
-    const a = this.model._call(() => this.#p.wasm.adaptation(this.#handle));
+    const a = this.model._call(() => this.#p.wasm.adaptation(this.#handle, false));
     if (a.length < 7) return null;
     const n = (v: number) => (Number.isNaN(v) ? null : v);
     return {
@@ -623,7 +629,7 @@ export class Session {
   /** Forgets what the adapter learned (the session keeps adapting, from scratch). */
   resetAdaptation(): void {
     this.#check();
-    this.model._call(() => this.#p.wasm.resetAdaptation(this.#handle));
+    this.model._call(() => this.#p.wasm.adaptation(this.#handle, true));
   }
 
   /**

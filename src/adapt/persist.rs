@@ -80,39 +80,39 @@ pub(crate) fn read(r: &mut Reader<'_>, head: std::result::Result<Head, Error>) -
     if r.take(1)?[0] == 0 {
         return Ok(None);
     }
-    let bad = |what: &str| Error::CorruptState(format!("the snapshot's adapter: {what}"));
+    let bad = |what: &'static str| Error::CorruptState(what.into());
     let learning_rate = r.f32s(1)?[0];
     let (rank, window) = (r.u32()?, r.u32()?);
     let max_update_norm = r.f32s(1)?[0];
     let guard = r.take(1)?[0] != 0;
     let options = AdaptOptions { learning_rate, rank, window, max_update_norm, guard };
     let (classes, inputs) = (r.u32()?, r.u32()?);
-    let head = head.map_err(|e| Error::StateMismatch(format!("the snapshot carries an adapter, but {e}")))?;
+    let head = head?;
     if (classes, inputs) != (head.classes, head.inputs) {
         return Err(Error::StateMismatch("the snapshot's adapter was made for another output head".into()));
     }
-    let mut a = Adapter::new(head, options).map_err(|e| bad(&e.to_string()))?;
+    let mut a = Adapter::new(head, options).map_err(|_| bad("the snapshot's adapter has bad options"))?;
     a.updates = r.u64()?;
     a.rollbacks = r.u32()? as u32;
     (a.scored, a.hits) = (r.u64()?, [r.u64()?, r.u64()?]);
     if a.hits.iter().any(|&h| h > a.scored) {
-        return Err(bad("more hits than targets"));
+        return Err(bad("the snapshot's adapter has more hits than targets"));
     }
     let n = r.u32()?;
     if n != a.params.len() {
-        return Err(bad("wrong parameter count"));
+        return Err(bad("the snapshot's adapter has a wrong parameter count"));
     }
     a.params = r.f32s(n)?;
     a.good = r.f32s(n)?;
     let (len, next) = (r.u32()?, r.u32()?);
     if len > window || next >= window.max(1) {
-        return Err(bad("bad window"));
+        return Err(bad("the snapshot's adapter has a bad window"));
     }
     let pairs = r.f32s(len.saturating_mul(2))?;
     a.window.losses = pairs.chunks_exact(2).map(|p| (p[0], p[1])).collect();
     a.window.next = next;
     if a.params.iter().chain(&a.good).any(|v| !v.is_finite()) {
-        return Err(bad("non-finite parameters"));
+        return Err(bad("the snapshot's adapter has non-finite parameters"));
     }
     Ok(Some(a))
 }
