@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adapt;
 pub mod backend;
 pub mod budget;
 pub mod cell;
@@ -39,6 +40,7 @@ pub mod tensor;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use adapt::{AdaptOptions, Adaptation, Target};
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use model::{LoadOptions, Model, Placement, SessionPlan};

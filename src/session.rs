@@ -38,16 +38,18 @@ pub struct Session {
     model: Model,
     /// All layers' states back to back, each `h` (dirs × state_size) then `c` (dirs × hidden):
     /// the state at version `host_version`.
-    state: Vec<f32>,
+    pub(crate) state: Vec<f32>,
     steps: u64,
     id: u64,
     /// The version of the session's newest state (on the device only when it is not `host_version`).
-    version: u64,
-    host_version: u64,
+    pub(crate) version: u64,
+    pub(crate) host_version: u64,
     /// The calls from `host_version` to `version`, to replay.
     journal: Vec<Journaled>,
     /// Bring the newest state back with every call's outputs ([`Session::set_read_back`]).
     read_back: bool,
+    /// The session's adapter ([`Session::enable_adaptation`]).
+    pub(crate) adapter: Option<Box<crate::adapt::Adapter>>,
 }
 
 /// One call's inputs for one session.
@@ -70,6 +72,7 @@ impl Clone for Session {
             host_version: self.host_version,
             journal: self.journal.clone(),
             read_back: self.read_back,
+            adapter: self.adapter.clone(),
         }
     }
 }
@@ -266,6 +269,7 @@ impl Model {
             host_version: version,
             journal: Vec::new(),
             read_back: false,
+            adapter: None,
         })
     }
 
@@ -366,6 +370,15 @@ impl Model {
                 }
             }
             s.steps += t as u64;
+        }
+        // Adapters see each step's output with the state that made it (a sequence: forget theirs).
+        let mut outs = outs;
+        for (row, s) in sessions.iter_mut().enumerate() {
+            match (t, s.adapter.as_mut()) {
+                (1, Some(_)) => s.observe_step(&mut outs, row),
+                (_, Some(a)) => a.forget_step(),
+                _ => {}
+            }
         }
         Ok(outs)
     }
@@ -556,6 +569,9 @@ impl Session {
 
     /// The host copy became the state (reset, set): a new version the device does not hold.
     fn host_changed(&mut self) {
+        if let Some(a) = self.adapter.as_mut() {
+            a.forget_step();
+        }
         self.version = fresh();
         self.host_version = self.version;
         self.journal.clear();

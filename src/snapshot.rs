@@ -3,15 +3,17 @@
 //! Layout (little-endian): magic `WRNNSTAT`, format version `u32`, model fingerprint `[u8; 16]`,
 //! layer count `u32`, per layer (cell kind `u8`, directions `u8`, hidden size `u32`, state size
 //! `u32`), for a model with graph-tensor state (called chunk by chunk) the pair count `u32` and per
-//! pair its rank `u8` and dims `u32`, steps `u64`, value count `u32`, the `f32` values, then an FNV-1a 64 checksum of every
-//! byte before it.
+//! pair its rank `u8` and dims `u32`, steps `u64`, value count `u32`, the `f32` values, from format 2
+//! the session's adapter ([`crate::adapt::persist`]), then an FNV-1a 64 checksum of every byte
+//! before it. Format 1 (no adapter) still loads.
 
+use crate::adapt::persist::{self, Reader};
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
 use crate::session::Session;
 
 const MAGIC: &[u8; 8] = b"WRNNSTAT";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
@@ -44,8 +46,18 @@ fn layout_bytes(session: &Session) -> Result<Vec<u8>> {
 }
 
 impl Session {
-    /// Serializes the session's state.
+    /// Serializes the session's state, with its adapter if it adapts.
     pub fn save_state(&self) -> Result<Vec<u8>> {
+        self.snapshot(true)
+    }
+
+    /// The state alone: a few KiB where the adapter is a few hundred (to copy a state into a
+    /// scratch session on every keystroke). Loading it leaves the loading session's adapter as is.
+    pub fn save_state_without_adapter(&self) -> Result<Vec<u8>> {
+        self.snapshot(false)
+    }
+
+    fn snapshot(&self, with_adapter: bool) -> Result<Vec<u8>> {
         let state = self.state()?;
         let mut v = Vec::with_capacity(64 + state.len() * 4);
         v.extend_from_slice(MAGIC);
@@ -55,13 +67,14 @@ impl Session {
         v.extend_from_slice(&self.steps().to_le_bytes());
         v.extend_from_slice(&(state.len() as u32).to_le_bytes());
         state.iter().for_each(|x| v.extend_from_slice(&x.to_le_bytes()));
+        persist::write(self.adapter.as_deref().filter(|_| with_adapter), &mut v);
         let sum = checksum(&v);
         v.extend_from_slice(&sum.to_le_bytes());
         Ok(v)
     }
 
-    /// Restores a snapshot made by [`Session::save_state`] for this same model. On any error the
-    /// session keeps its current state.
+    /// Restores a snapshot made by [`Session::save_state`] for this same model (and its adapter,
+    /// if it carries one: adaptation is then on). On any error the session keeps its current state.
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() < MAGIC.len() + 4 + 16 + 8 || &bytes[..8] != MAGIC {
             return Err(Error::CorruptState("not a webrnn state snapshot (bad magic or too short)".into()));
@@ -72,42 +85,40 @@ impl Session {
         if checksum(body) != u64::from_le_bytes(sb) {
             return Err(Error::CorruptState("checksum mismatch: the snapshot is damaged".into()));
         }
-        let mut pos = 8;
-        let mut take = |n: usize| -> Result<&[u8]> {
-            let s = body.get(pos..pos + n).ok_or_else(|| Error::CorruptState("snapshot is truncated".into()))?;
-            pos += n;
-            Ok(s)
-        };
-        let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let version = u32_at(take(4)?);
-        if version != FORMAT_VERSION {
+        let mut r = Reader { bytes: body, pos: 8 };
+        let version = r.u32()? as u32;
+        if version == 0 || version > FORMAT_VERSION {
             return Err(Error::CorruptState(format!(
-                "snapshot format version {version}, this runtime reads {FORMAT_VERSION}"
+                "snapshot format version {version}, this runtime reads 1 to {FORMAT_VERSION}"
             )));
         }
-        let fp = take(16)?;
-        if fp != self.model().fingerprint() {
+        if r.take(16)? != self.model().fingerprint() {
             return Err(Error::StateMismatch("the snapshot was made by another model (fingerprints differ)".into()));
         }
         let layout = layout_bytes(self)?;
-        if take(layout.len())? != layout.as_slice() {
+        if r.take(layout.len())? != layout.as_slice() {
             return Err(Error::StateMismatch("the snapshot's layer layout differs from the model's".into()));
         }
-        let steps = u64::from_le_bytes(take(8)?.try_into().map_err(|_| Error::CorruptState("bad steps".into()))?);
-        let n = u32_at(take(4)?) as usize;
+        let steps = r.u64()?;
+        let n = r.u32()?;
         if n != self.state_len() {
             return Err(Error::StateMismatch(format!(
                 "snapshot holds {n} values, the model's state has {}",
                 self.state_len()
             )));
         }
-        let raw = take(n.checked_mul(4).ok_or_else(|| Error::CorruptState("bad length".into()))?)?;
-        if pos != body.len() {
+        let values = r.f32s(n)?;
+        let adapter = if version >= 2 { persist::read(&mut r, self.model().output_head())? } else { None };
+        if r.pos != body.len() {
             return Err(Error::CorruptState("trailing bytes after the state".into()));
         }
-        let values: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         self.set_state(&values)?;
         self.set_steps(steps);
+        // The adapter comes with the state; a snapshot without one leaves the session's as it is.
+        if let Some(a) = adapter {
+            self.adapter = Some(Box::new(a));
+            self.set_read_back(true);
+        }
         Ok(())
     }
 }

@@ -124,6 +124,13 @@ impl Tensor {
         }
     }
 
+    pub(crate) fn as_f32_mut(&mut self) -> Option<&mut [f32]> {
+        match &mut self.data {
+            Data::F32(v) => Some(v),
+            Data::I64(_) => None,
+        }
+    }
+
     pub fn as_i64(&self) -> Result<&[i64]> {
         match &self.data {
             Data::I64(v) => Ok(v),

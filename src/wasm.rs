@@ -691,14 +691,63 @@ impl Model {
         self.with_session(id, |s| Ok(s.steps() as f64))
     }
 
-    /// The session's state as a versioned, fingerprinted, checksummed snapshot.
+    /// The session's state as a versioned, fingerprinted, checksummed snapshot, with its adapter
+    /// if `adapter` and it adapts.
     #[wasm_bindgen(js_name = saveState)]
-    pub fn save_state(&mut self, id: u32) -> Result<Vec<u8>, JsError> {
-        self.with_session(id, |s| s.save_state())
+    pub fn save_state(&mut self, id: u32, adapter: bool) -> Result<Vec<u8>, JsError> {
+        self.with_session(id, |s| if adapter { s.save_state() } else { s.save_state_without_adapter() })
     }
 
     #[wasm_bindgen(js_name = loadState)]
     pub fn load_state(&mut self, id: u32, bytes: &[u8]) -> Result<(), JsError> {
         self.with_session(id, |s| s.load_state(bytes))
+    }
+
+    /// Turns on adaptation (#17) for session `id`: an error naming why where the model has no
+    /// output head to adapt, or an option is out of range.
+    #[wasm_bindgen(js_name = enableAdaptation)]
+    pub fn enable_adaptation(
+        &mut self,
+        id: u32,
+        learning_rate: f32,
+        rank: u32,
+        window: u32,
+        max_update_norm: f32,
+        guard: bool,
+    ) -> Result<(), JsError> {
+        let (rank, window) = (rank as usize, window as usize);
+        let options = crate::AdaptOptions { learning_rate, rank, window, max_update_norm, guard };
+        self.with_session(id, |s| s.enable_adaptation(options))
+    }
+
+    /// Learns from the session's last step: `values` when not empty (squared error), else class
+    /// `class` (the JS layer checks it is a whole number).
+    pub fn learn(&mut self, id: u32, class: u32, values: &[f32]) -> Result<(), JsError> {
+        let target =
+            if values.is_empty() { crate::Target::Class(class as usize) } else { crate::Target::Values(values) };
+        self.with_session(id, |s| s.learn(target))
+    }
+
+    /// `[updates, active (0/1), base loss, adapted loss, rollbacks, base accuracy, adapted
+    /// accuracy]` (after forgetting the adapter with `reset`), empty without adaptation. No JSON:
+    /// it is read on every keystroke.
+    pub fn adaptation(&mut self, id: u32, reset: bool) -> Result<Vec<f64>, JsError> {
+        self.with_session(id, |s| {
+            if reset {
+                s.reset_adaptation();
+            }
+            Ok(s.adaptation().map_or_else(Vec::new, |a| {
+                let (bl, al, ba, aa) = (a.base_loss, a.adapted_loss, a.base_accuracy, a.adapted_accuracy);
+                vec![
+                    a.updates as f64,
+                    a.active as u8 as f64,
+                    bl as f64,
+                    al as f64,
+                    a.rollbacks as f64,
+                    ba as f64,
+                    aa as f64,
+                ]
+            }))
+        })
     }
 }

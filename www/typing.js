@@ -7,6 +7,14 @@
 // steps that last character and then greedily continues the top few first characters to the end of
 // a word. Keeping the last character out of the main session means the saved state alone (with the
 // text) is enough to suggest again after a reload: the stored record needs no model output.
+//
+// Learning as you type (#17, on by default, the "Learn as I type" toggle): each time the text
+// completes a chunk of SNAPSHOT_EVERY characters, `main` steps through the chunk again and learns
+// each next character (`learn`), so its adapter picks up the user's words; the adapter is used
+// only while it beats the model alone on the recent window. It is saved with the state, and
+// "Forget me" deletes both. The backspace snapshots and the scratch session's copy of the state
+// leave the adapter out (a few KiB instead of ~200); the scratch session copies the adapter only
+// after it has changed by ADAPTER_SYNC updates.
 
 import { Runtime } from '/pkg/webrnn.js';
 
@@ -19,6 +27,9 @@ const CANDIDATES = 3;
 const MAX_SUGGESTION = 24;
 const SAVE_DELAY_MS = 300;
 const LATENCY_WINDOW = 500;
+const LEARN_KEY = 'webrnn-demo:learn';
+/** The scratch session copies main's adapter after this many updates. */
+const ADAPTER_SYNC = 16;
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +37,8 @@ export async function startTyping(runtime, { onStatus }) {
   const input = $('editor-input');
   const ghost = $('editor-ghost');
   const forgetButton = $('forget');
+  const learnToggle = $('learn-toggle');
+  learnToggle.checked = localStorage.getItem(LEARN_KEY) !== 'off';
 
   const onProgress = ({ loaded, total }) =>
     onStatus(`Loading the text model… ${total ? Math.round((100 * loaded) / total) + '%' : kib(loaded)}`);
@@ -63,8 +76,10 @@ export async function startTyping(runtime, { onStatus }) {
 
   // --- state -----------------------------------------------------------------------------------
   let user = localStorage.getItem(USER_KEY) ?? newUser();
-  let main = model.createSession(user);
-  let scratch = model.createSession(`${user}:suggest`);
+  let main = model.createSession(user, { adapt: true });
+  let scratch = model.createSession(`${user}:suggest`, { adapt: true });
+  /** main's adapter updates when scratch last copied it (-1: never). */
+  let scratchAdapter = -1;
   /** What `main` has consumed: a prefix of "\n" + text. */
   let consumed = '';
   /** State snapshots of `main` by consumed length (multiples of SNAPSHOT_EVERY, and the restore point). */
@@ -98,7 +113,7 @@ export async function startTyping(runtime, { onStatus }) {
   }
   if (restored && main.steps === text.length) {
     consumed = ('\n' + text).slice(0, -1);
-    snapshots.set(consumed.length, main.saveState());
+    snapshots.set(consumed.length, main.saveState({ adapter: false }));
     restoredFrom = `restored from IndexedDB (${main.steps} steps)`;
   } else if (restored || text) {
     main.reset();
@@ -108,9 +123,14 @@ export async function startTyping(runtime, { onStatus }) {
 
   // --- the model -------------------------------------------------------------------------------
 
-  /** Brings `main` to "\n" + text minus its last character, going back to a snapshot if needed. */
+  /**
+   * Brings `main` to "\n" + text minus its last character, going back to a snapshot if needed
+   * (the snapshots hold the state alone: the adapter keeps what it learned), learning each chunk
+   * of SNAPSHOT_EVERY characters it completes.
+   */
   async function sync(text) {
-    const target = ('\n' + text).slice(0, -1);
+    const full = '\n' + text;
+    const target = full.slice(0, -1);
     const common = commonPrefix(consumed, target);
     if (common < consumed.length) {
       const back = Math.max(0, ...[...snapshots.keys()].filter((k) => k <= common));
@@ -125,7 +145,27 @@ export async function startTyping(runtime, { onStatus }) {
       if (chunk.length === 1) await main.step(chunk);
       else await main.run(chunk, chunk.length);
       consumed = target.slice(0, next);
-      if (next % SNAPSHOT_EVERY === 0) snapshots.set(next, main.saveState());
+      if (next % SNAPSHOT_EVERY === 0) {
+        if (learnToggle.checked) await learnChunk(next, full);
+        snapshots.set(next, main.saveState({ adapter: false }));
+      }
+    }
+  }
+
+  /**
+   * Learns the SNAPSHOT_EVERY characters before `end` (main is at `end`): back to the snapshot at
+   * the chunk's start (state only: the adapter stays), then each character stepped and the next
+   * one learned, which brings main back to the same state. Learning a chunk once it is complete
+   * keeps what Backspace removes within it out of the adapter.
+   */
+  async function learnChunk(end, full) {
+    const start = end - SNAPSHOT_EVERY;
+    if (!snapshots.has(start) && start !== 0) return; // restored past it
+    if (start > 0) main.loadState(snapshots.get(start));
+    else main.reset();
+    for (let i = start; i < end; i++) {
+      await main.step(Int32Array.of(token(full[i])));
+      await main.learn(token(full[i + 1]));
     }
   }
 
@@ -133,9 +173,15 @@ export async function startTyping(runtime, { onStatus }) {
   async function suggest(text) {
     const last = ('\n' + text).slice(-1);
     const midWord = /[A-Za-z0-9']/.test(last);
-    scratch.loadState(main.saveState());
+    const updates = main.adaptation.updates;
+    if (scratchAdapter < 0 || updates < scratchAdapter || updates - scratchAdapter >= ADAPTER_SYNC) {
+      scratch.loadState(main.saveState()); // the state and the adapter
+      scratchAdapter = updates;
+    } else {
+      scratch.loadState(main.saveState({ adapter: false }));
+    }
     const first = await scratch.step(Int32Array.of(token(last)));
-    const base = scratch.saveState();
+    const base = scratch.saveState({ adapter: false });
     const found = [];
     const starts = topTokens(first, CANDIDATES + 1).filter((t) => t !== 0).slice(0, CANDIDATES);
     for (const [i, start] of starts.entries()) {
@@ -192,6 +238,7 @@ export async function startTyping(runtime, { onStatus }) {
         latencies.push(performance.now() - since);
         if (latencies.length > LATENCY_WINDOW) latencies.shift();
         showLatency();
+        showAdaptation();
         scheduleSave(text);
       }
     }
@@ -244,6 +291,25 @@ export async function startTyping(runtime, { onStatus }) {
       `one model step p50 ${(step.p50 / 1000).toFixed(3)} ms on ${runtime.backend}`;
   }
 
+  /** "base vs. adapted" top-1 accuracy on the characters learned so far. */
+  function showAdaptation() {
+    const a = main.adaptation;
+    const out = $('adapt-info');
+    const pct = (v) => `${(100 * v).toFixed(1)}%`;
+    if (a.baseAccuracy === null) {
+      out.textContent = learnToggle.checked ? 'type to see it' : 'learning is off';
+      for (const k of ['base', 'adapted', 'updates', 'active']) delete out.dataset[k];
+      return;
+    }
+    out.textContent =
+      `base ${pct(a.baseAccuracy)} vs. adapted ${pct(a.adaptedAccuracy)} over ${a.updates} characters · ` +
+      `adapter ${a.active ? 'in use' : 'not in use (not better yet)'}${learnToggle.checked ? '' : ' · learning off'}`;
+    out.dataset.base = String(a.baseAccuracy);
+    out.dataset.adapted = String(a.adaptedAccuracy);
+    out.dataset.updates = String(a.updates);
+    out.dataset.active = String(a.active);
+  }
+
   function accept(text) {
     const end = input.value.length;
     input.setRangeText(text, end, end, 'end');
@@ -278,8 +344,9 @@ export async function startTyping(runtime, { onStatus }) {
     main.dispose();
     scratch.dispose();
     user = newUser();
-    main = model.createSession(user);
-    scratch = model.createSession(`${user}:suggest`);
+    main = model.createSession(user, { adapt: true });
+    scratch = model.createSession(`${user}:suggest`, { adapt: true });
+    scratchAdapter = -1;
     consumed = '';
     snapshots.clear();
     latencies.length = 0;
@@ -311,6 +378,10 @@ export async function startTyping(runtime, { onStatus }) {
     ghost.scrollTop = input.scrollTop;
   });
   for (const type of ['focus', 'blur', 'click', 'keyup', 'select']) input.addEventListener(type, () => render());
+  learnToggle.addEventListener('change', () => {
+    localStorage.setItem(LEARN_KEY, learnToggle.checked ? 'on' : 'off');
+    showAdaptation();
+  });
   forgetButton.addEventListener('click', () => {
     exclusive(forget).then(() => changed());
   });
@@ -322,6 +393,8 @@ export async function startTyping(runtime, { onStatus }) {
   await chain;
   input.disabled = false;
   forgetButton.disabled = false;
+  learnToggle.disabled = false;
+  showAdaptation();
   render();
   $('type-panel').dataset.ready = 'true';
   $('type-panel').dataset.restored = String(restored);

@@ -18,7 +18,7 @@ export type {
   WeightsRequest,
 } from './runtime.js';
 export { Model, Session } from './model.js';
-export type { GraphTensor, Input, LayerInfo, ModelInfo, PlacementInfo, SessionOptions, StateInfo, TensorInfo } from './model.js';
+export type { Adaptation, AdaptOptions, GraphTensor, Input, LayerInfo, ModelInfo, PlacementInfo, SessionOptions, StateInfo, TensorInfo } from './model.js';
 export { StateStore } from './store.js';
 export type { MismatchEvent, StoreOptions, StoredSession } from './store.js';
 export type { LoadProgress, ProgressCallback } from './fetch.js';

@@ -99,6 +99,64 @@ export interface SessionOptions {
    * state, and replays them into a new model whose fingerprint differs from the stored one.
    */
   keepInputs?: number;
+  /**
+   * Personalize the session (#17): after each `step`, `await s.learn(target)` updates an adapter
+   * on the model's output head. `true` for the defaults, or options.
+   */
+  adapt?: boolean | AdaptOptions;
+}
+
+/** How a session adapts (`createSession(id, { adapt: { ... } })`). */
+export interface AdaptOptions {
+  /** SGD step size (default 0.02). */
+  learningRate?: number;
+  /** 0 (default): a full delta on the head's weights; otherwise a low-rank one of this rank. */
+  rank?: number;
+  /** Steps of the guard's window of base vs adapted loss (default 100). */
+  window?: number;
+  /** Largest norm of one update (default 1). */
+  maxUpdateNorm?: number;
+  /** False: always use the adapter, never roll back (default true). */
+  guard?: boolean;
+}
+
+/** `session.adaptation`: what the adapter has learned and whether it is used. */
+export interface Adaptation {
+  updates: number;
+  /** Whether the session's outputs are the adapted ones (it beats the base model on the window). */
+  active: boolean;
+  /** Mean loss of the base and the adapted output over the window (null while it is empty). */
+  baseLoss: number | null;
+  adaptedLoss: number | null;
+  /** Times the adapter was rolled back to its last good copy after a divergence. */
+  rollbacks: number;
+  /** Top-1 accuracy of the base and adapted outputs on the class targets learned so far (null before any). */
+  baseAccuracy: number | null;
+  adaptedAccuracy: number | null;
+}
+
+const EMPTY = new Float32Array(0);
+
+function adaptArgs(a: true | AdaptOptions): [number, number, number, number, boolean] {
+  const o: AdaptOptions = a === true ? {} : a;
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('adapt must be true or an options object');
+  const whole = (v: unknown, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`adapt.${name} must be a whole number ≥ 0`);
+    return v;
+  };
+  const num = (v: unknown, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(`adapt.${name} must be a finite number`);
+    return v;
+  };
+  return [
+    num(o.learningRate, 'learningRate', 0.02),
+    whole(o.rank, 'rank', 0),
+    whole(o.window, 'window', 100),
+    num(o.maxUpdateNorm, 'maxUpdateNorm', 1),
+    o.guard ?? true,
+  ];
 }
 
 interface RawInfo {
@@ -189,7 +247,17 @@ export class Model {
     if (this.#sessions.has(id)) throw new InvalidArgumentError(`this model already has a live session '${id}'`);
     const keep = options.keepInputs ?? 0;
     if (!Number.isInteger(keep) || keep < 0) throw new InvalidArgumentError('keepInputs must be a whole number ≥ 0');
+    const adapt = options.adapt ?? false;
+    const args = adapt === false ? null : adaptArgs(adapt);
     const handle = this._call(() => this.#wasm.createSession());
+    if (args) {
+      try {
+        this._call(() => this.#wasm.enableAdaptation(handle, ...args));
+      } catch (e) {
+        this.#wasm.dropSession(handle);
+        throw e;
+      }
+    }
     const session = new Session(this, id, handle, keep, {
       wasm: this.#wasm,
       counters: this.#counters,
@@ -271,6 +339,12 @@ export class Model {
     const result = this.#queue.then(run, run);
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+
+  /** @internal Runs `call` now on the CPU, after the queued calls on WebGPU. */
+  _serial<T>(call: () => T): Promise<T> {
+    if (this.#gpu === null) return Promise.resolve(this._call(call));
+    return this.#enqueue(async () => call());
   }
 
   /**
@@ -515,9 +589,58 @@ export class Session {
    * every backend once the session's calls have settled (on WebGPU each call brings the state
    * back with its outputs); with a call still in flight it throws InvalidArgumentError.
    */
-  saveState(): Uint8Array {
+  saveState(options: { adapter?: boolean } = {}): Uint8Array {
     this.#check();
-    return this.model._call(() => this.#p.wasm.saveState(this.#handle));
+    const [w, h] = [this.#p.wasm, this.#handle];
+    return this.model._call(() => w.saveState(h, options.adapter !== false));
+  }
+
+  /**
+   * Learns from the last step (#17): `target` is what came next, a class index for a (log-)softmax
+   * output (cross-entropy) or the output's values (squared error). Needs a session created with
+   * `{ adapt }`; throws InvalidArgumentError before a step, twice for one step, for a class out of
+   * range or non-finite values, and InvalidModelError (at createSession) for a model without an
+   * output head after its last recurrent layer.
+   */
+  async learn(target: number | Float32Array | ArrayLike<number>): Promise<void> {
+    this.#check();
+    const [w, h] = [this.#p.wasm, this.#handle];
+    if (typeof target === 'number') {
+      if (!Number.isInteger(target) || target < 0 || target >= 2 ** 32) {
+        throw new InvalidArgumentError(`learn: the class must be a whole number ≥ 0, got ${target}`);
+      }
+      await this.model._serial(() => w.learn(h, target, EMPTY));
+      return;
+    }
+    if (target === null || typeof target !== 'object' || typeof target.length !== 'number') {
+      throw new InvalidArgumentError('learn takes a class index or a Float32Array of target values');
+    }
+    const v = target instanceof Float32Array ? target : Float32Array.from(target);
+    if (v.length === 0) throw new InvalidArgumentError('learn: the target values are empty');
+    await this.model._serial(() => w.learn(h, 0, v));
+  }
+
+  /** The adapter's state (`null` for a session without adaptation). */
+  get adaptation(): Adaptation | null {
+    this.#check();
+    const a = this.model._call(() => this.#p.wasm.adaptation(this.#handle, false));
+    if (a.length < 7) return null;
+    const n = (v: number) => (Number.isNaN(v) ? null : v);
+    return {
+      updates: a[0],
+      active: a[1] === 1,
+      baseLoss: n(a[2]),
+      adaptedLoss: n(a[3]),
+      rollbacks: a[4],
+      baseAccuracy: n(a[5]),
+      adaptedAccuracy: n(a[6]),
+    };
+  }
+
+  /** Forgets what the adapter learned (the session keeps adapting, from scratch). */
+  resetAdaptation(): void {
+    this.#check();
+    this.model._call(() => this.#p.wasm.adaptation(this.#handle, true));
   }
 
   /**

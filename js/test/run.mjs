@@ -10,7 +10,7 @@
 //      contention and crashes (pages/storage.js: two pages × 200 exclusive rounds, a page closed
 //      mid-save, eviction from two pages, other snapshot versions), a Worker, variant choice, a
 //      module service worker and the app offline (pages/offline/), an AudioWorklet, the loading
-//      options (pages/loading.js), and on WebGPU saveState right after an awaited call and device
+//      options (pages/loading.js), on-device personalization (pages/adapt.js), and on WebGPU saveState right after an awaited call and device
 //      losses mid-step, mid-run and mid-stepBatch (pages/deviceloss.js).
 //
 // The package as apps build it (bundlers, tsc consumers, Node from the tarball): apps/run.mjs.
@@ -41,7 +41,7 @@ const PKG = join(ROOT, 'pkg');
 // also xtask/src/pack.rs's GPU_PAGE_BUDGET (where it only warns): change both together.
 const CPU_PAGE_BUDGET = 380 * 1024;
 const GPU_PAGE_BUDGET = 440 * 1024;
-const SERVED = ['pkg', 'tests/data', 'js/test/pages'];
+const SERVED = ['pkg', 'tests/data', 'js/test/pages', 'www/models'];
 const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 
 const run = (command, args, options = {}) => runIn(command, args, { cwd: ROOT, ...options });
@@ -196,6 +196,7 @@ async function browserSuite(origin, webgpu) {
           await fresh.close();
         }
       });
+      await check(`${label}: on-device personalization (#17), GPU = CPU`, () => call(page, 'adaptGpu', undefined, 'adapt'));
       await check(`${label}: GPU self-test (both kernel families)`, () => call(page, 'gpuSelfTest'));
       await check(`${label}: device loss mid-session`, async () => {
         const fresh = await open();
@@ -235,6 +236,7 @@ async function browserSuite(origin, webgpu) {
       call(page, 'realworld', realworldCases(), 'realworld'),
     );
     await check(`${label}: api and typed errors`, () => call(page, 'api'));
+    await check(`${label}: on-device personalization (#17)`, () => call(page, 'adapt', 'cpu', 'adapt'));
     await check(`${label}: persistence across a reload`, async () => {
       const expected = await call(page, 'reloadBefore');
       await page.reload();

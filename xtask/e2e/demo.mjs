@@ -6,7 +6,8 @@
 // with WebGPU on SwiftShader. Each run types text with the keyboard and sees suggestions, accepts
 // one with Tab, reloads and sees the session restored (same text, same suggestion), runs the stream
 // panel until an injected anomaly is detected, checks the WebGPU toggle (switches backends, or
-// shows "WebGPU unavailable"), checks a narrow window, "Forget me", and that the console stayed
+// shows "WebGPU unavailable"), checks a narrow window, types a repetitive text and sees the
+// adapted next-character accuracy pass the base one (#17), "Forget me", and that the console stayed
 // free of errors. The "listen" panel hears a fake microphone playing tests/data/listen/sentences.wav
 // (one segment per sentence), and in a third run noise.wav (none). Screenshots go to the output folder. CHROMIUM=path overrides the browser.
 
@@ -34,6 +35,8 @@ const MODES = [
   { name: 'webgpu', args: [...BASE_FLAGS, ...WEBGPU_FLAGS, ...MIC] },
 ];
 const TYPED = 'The best way to predict the fut';
+/** A user's repetitive text: learning it must make the adapted predictions beat the base model's. */
+const REPEATED = ' Call mom at noon, then walk the dog.'.repeat(9);
 
 let passed = 0;
 let failed = 0;
@@ -249,6 +252,21 @@ async function runMode(mode) {
       return `${client}px wide, no horizontal scroll`;
     });
 
+    await check(mode.name, 'learning as you type: adapted accuracy passes the base on a repetitive text', async () => {
+      await page.focus('#editor-input');
+      await page.keyboard.press('Control+End');
+      const before = Number((await data(page, '#adapt-info', 'updates')) ?? 0);
+      await page.keyboard.type(REPEATED, { delay: 5 });
+      await settled(page);
+      await page.waitForFunction((n) => Number(document.getElementById('adapt-info').dataset.updates) >= n, before + 256);
+      const [base, adapted] = [Number(await data(page, '#adapt-info', 'base')), Number(await data(page, '#adapt-info', 'adapted'))];
+      const line = await text(page, '#adapt-info');
+      assert(adapted > base, `adapted ${adapted} does not pass base ${base}: ${line}`);
+      assert(line.startsWith('base '), `the line: ${line}`);
+      await shot('adapt', page.locator('#type-panel'));
+      return line;
+    });
+
     await check(mode.name, '"Forget me" deletes the saved state', async () => {
       await page.focus('#forget');
       await page.keyboard.press('Enter');
@@ -259,7 +277,9 @@ async function runMode(mode) {
       await ready(page);
       assert((await page.inputValue('#editor-input')) === '', 'the text came back');
       assert((await data(page, '#type-panel', 'restored')) === 'false', 'a state was restored');
-      return note;
+      const adaptInfo = await text(page, '#adapt-info');
+      assert((await data(page, '#adapt-info', 'updates')) === undefined, `the adapter came back: ${adaptInfo}`);
+      return `${note}; ${adaptInfo}`;
     });
 
     await check(mode.name, 'no console errors', async () => {

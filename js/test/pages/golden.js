@@ -47,12 +47,17 @@ function fnv1a64(bytes) {
   return h;
 }
 
+/** From format 2 an adapter flag (0 in a state-only snapshot) follows the values. */
+function flagBytes(dv) {
+  return dv.getUint32(8, true) >= 2 ? 1 : 0;
+}
+
 /** The snapshot of `session` with its state values replaced (the documented WRNNSTAT layout). */
 export function snapshotWithState(session, values) {
-  const bytes = session.saveState();
+  const bytes = session.saveState({ adapter: false });
   const count = values.length;
-  const at = bytes.length - 8 - 4 * count;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = bytes.length - 8 - flagBytes(dv) - 4 * count;
   if (dv.getUint32(at - 4, true) !== count) throw new Error(`state has ${dv.getUint32(at - 4, true)} values, not ${count}`);
   values.forEach((v, i) => dv.setFloat32(at + 4 * i, v, true));
   dv.setBigUint64(bytes.length - 8, fnv1a64(bytes.subarray(0, bytes.length - 8)), true);
@@ -61,10 +66,10 @@ export function snapshotWithState(session, values) {
 
 /** The state values held in a snapshot. */
 export function stateOf(session) {
-  const bytes = session.saveState();
+  const bytes = session.saveState({ adapter: false });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values = session.model.info.stateSize;
-  const at = bytes.length - 8 - 4 * values;
+  const at = bytes.length - 8 - flagBytes(dv) - 4 * values;
   return Float32Array.from({ length: values }, (_, i) => dv.getFloat32(at + 4 * i, true));
 }
 

@@ -135,7 +135,7 @@ export async function versions() {
   const good = s.saveState();
   s.dispose();
   const messages = [];
-  for (const version of [0, 2, 0xffffffff]) {
+  for (const version of [0, 3, 0xffffffff]) {
     const bytes = good.slice();
     new DataView(bytes.buffer).setUint32(8, version, true);
     new DataView(bytes.buffer).setBigUint64(bytes.length - 8, fnv(bytes.subarray(0, bytes.length - 8)), true);
