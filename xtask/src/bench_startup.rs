@@ -14,6 +14,9 @@ use std::time::Duration;
 use crate::bench::{run_page, Page, CHROMIUM_FLAGS};
 use crate::Result;
 
+/// The last run's medians in one line, which `cargo xtask pack` prints beside the page sizes.
+pub const SUMMARY: &str = "bench/results-startup.txt";
+
 /// Fresh browsers per implementation.
 const ROUNDS: usize = 7;
 
@@ -70,6 +73,15 @@ pub fn bench(root: &Path) -> Result {
         return Err(format!("webrnn's first output (sum {}) differs from onnxruntime's ({})", sums[0], sums[1]));
     }
     println!("\n{}", table(&reports));
+    let totals = reports.each_ref().map(|runs| median(runs.iter().map(|r| number(r, "total")).collect()));
+    let summary = format!(
+        "webrnn {:.1} ms, onnxruntime-web {:.1} ms: {:.2}× (median of {ROUNDS} fresh browsers each, GRU H = 256)\n",
+        totals[0],
+        totals[1],
+        totals[0] / totals[1]
+    );
+    let path = root.join(SUMMARY);
+    fs::write(&path, summary).map_err(|e| format!("{}: {e}", path.display()))?;
     let path = root.join("bench/results-startup.json");
     fs::write(&path, format!("{{\"model\":\"gru_h256\",\"rounds\":[{}]}}\n", json.join(",")))
         .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -498,6 +498,15 @@ fn report_size(root: &Path, pkg: &Path, shipped: &[&WasmVariant]) -> Result {
             println!("pack: warning: the WebGPU page is over its budget");
         }
     }
+    // Start-up needs fresh browsers and onnxruntime-web in one run (a few minutes), so pack prints
+    // the last `cargo xtask bench --startup` figure rather than measuring it.
+    match fs::read_to_string(root.join(crate::bench_startup::SUMMARY)) {
+        Ok(line) => println!(
+            "pack: cold start, import to first step (last `cargo xtask bench --startup`): {}; target 0.20×",
+            line.trim()
+        ),
+        Err(_) => println!("pack: cold start: not measured yet (run `cargo xtask bench --startup`)"),
+    }
     Ok(())
 }
 
