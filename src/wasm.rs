@@ -42,6 +42,14 @@ pub fn build_info() -> String {
     .to_string()
 }
 
+/// The ONNX bytes of a small GRU ([`crate::onnx::warmup`]) that `Runtime.loadModel` loads and
+/// steps while the page's own model is still downloading, so that the browser compiles the loading
+/// and stepping code then rather than after the download.
+#[wasm_bindgen(js_name = warmUpModel)]
+pub fn warm_up_model() -> Vec<u8> {
+    crate::onnx::warmup::gru_model()
+}
+
 /// Opens the browser's WebGPU device for the models loaded afterwards with backend `gpu`.
 /// Resolves to the adapter's description; rejects with `backend_unavailable` when there is no
 /// adapter (or it is too small for the kernels). Idempotent; after a device loss it opens a new one.

@@ -254,6 +254,7 @@ export class Runtime extends EventTarget {
   /** Models loaded by this runtime, disposed with it. */
   #models = new Set<Model>();
   #disposed = false;
+  #warmedUp = false;
 
   private constructor(
     backend: BackendName,
@@ -394,7 +395,12 @@ export class Runtime extends EventTarget {
       throw new InvalidArgumentError(`unknown weights '${String(weights)}' (f32, int8)`);
     }
     const url = sourceUrl(source);
-    const bytes = await readSource(source, options);
+    const pending = readSource(source, options);
+    if (url && !this.#warmedUp && this.backend !== 'webgpu') {
+      this.#warmedUp = true;
+      warmUp(this.#wasm.glue, this.maxMemoryBytes);
+    }
+    const bytes = await pending;
     try {
       checkBudget('loadModel: the model file', bytes.length, this.maxMemoryBytes);
     } catch (e) {
@@ -526,6 +532,29 @@ function sourceUrl(source: ModelSource): URL | undefined {
   }
   return undefined;
 }
+
+/**
+ * Loads and steps a small GRU built by the wasm (`warmUpModel`) and frees it: called while the
+ * first model fetched by URL is still downloading, it has the browser compile the loading and
+ * stepping code (wasm functions are compiled on their first call) in time spent waiting anyway,
+ * about 20 ms each of the first load and the first step in Chromium. Nothing of it is kept or
+ * counted; a failure is ignored (the real load reports its own).
+ */
+function warmUp(glue: Glue, maxMemoryBytes: number): void {
+  try {
+    const model = glue.Model.fromOnnx(glue.warmUpModel(), new Map(), 'cpu', loadOptionsJson({}, maxMemoryBytes));
+    try {
+      model.step(model.createSession(), new Float32Array(WARM_UP_UNITS));
+    } finally {
+      model.free();
+    }
+  } catch {
+    // Only a warm-up.
+  }
+}
+
+/** The warm-up GRU's units (`src/onnx/warmup.rs`). */
+const WARM_UP_UNITS = 64;
 
 async function readSource(source: ModelSource, options: LoadOptions): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;

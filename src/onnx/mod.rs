@@ -5,6 +5,7 @@
 pub mod fold;
 pub mod proto;
 pub mod tensor_proto;
+pub mod warmup;
 
 use std::collections::HashMap;
 use std::sync::Arc;
