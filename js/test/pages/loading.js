@@ -1,7 +1,7 @@
 // Browser tests of how the package loads and behaves the same on every backend (js/test/run.mjs
 // calls these in a fresh page): the loading options of Runtime.compile / Runtime.create (a compiled
 // module for a worker, wasmUrl as a prefix or a { variant: url } map), aborting loadModel, `using`,
-// and saveState right after an awaited call on WebGPU.
+// saveState right after an awaited call on WebGPU, and that the load warm-up leaves no trace.
 
 import { DisposedError, InvalidArgumentError, Runtime, VARIANTS } from '/pkg/webrnn.js';
 
@@ -89,6 +89,21 @@ export async function loading() {
   assert(kept.disposed && rt.disposed, 'disposing the runtime disposes its models');
   await expectError('loadModel after dispose', () => rt.loadModel(bytes), (e) => e instanceof DisposedError);
   out.push('using: disposed');
+
+  // The first loadModel(url) of a CPU runtime loads and steps a small GRU of its own while the
+  // model downloads (the warm-up): nothing of it shows in the stats, and the model steps as the
+  // same model loaded from bytes.
+  const warm = await Runtime.create({ backend: 'cpu' });
+  const [fromUrl, fromBytes] = [await warm.loadModel(GRU), await warm.loadModel(bytes)];
+  const st = warm.stats();
+  assert(st.models === 2 && st.sessions === 0 && st.steps === 0 && st.errors === 0, `after the warm-up: ${JSON.stringify(st)}`);
+  const [a, b] = [fromUrl.createSession(), fromBytes.createSession()];
+  for (const t of [1, 2, 3]) {
+    const [ya, yb] = [await a.step(new Int32Array([t])), await b.step(new Int32Array([t]))];
+    assert(ya.every((v, i) => v === yb[i]), 'a model loaded by URL steps as the same bytes do');
+  }
+  warm.dispose();
+  out.push('warm-up unseen');
   return out.join('; ');
 }
 
