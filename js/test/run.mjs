@@ -368,7 +368,7 @@ async function audioSuite(origin) {
     const page = await context.newPage();
     await page.goto(`${origin}/js/test/pages/index.html`);
     const call = (fn, arg) => page.evaluate(async ([fn, arg]) => (await import('/js/test/pages/audio.js'))[fn](arg), [fn, arg]);
-    await check('audio: Vad against onnxruntime per chunk (v5, v6, op15, openvino, legacy), and without the context', () =>
+    await check('audio: Vad against onnxruntime per chunk (v5, v6, op15, op15 int8, openvino, legacy), and without the context', () =>
       call('vadMatchesOnnxruntime'),
     );
     await check('audio: Vad segments, callbacks and events', () => call('vadSegments'));

@@ -7,6 +7,7 @@ use crate::tensor::{numel, Data, Tensor};
 
 mod erf;
 mod math;
+mod quant;
 
 pub use math::{Math, Unary as MathUnary};
 

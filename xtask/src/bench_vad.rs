@@ -129,17 +129,23 @@ fn downloads(root: &Path) -> Result<(String, String)> {
         ));
     }
     // What the demo ships: silero-vad 6.2.3's 16 kHz-only export (the v5 interface, v6's weights,
-    // no 8 kHz branch), against vad-web's v5 page.
-    let op15 = gzip_size(&root.join("tests/data/realworld/models/silero_vad_16k_op15.onnx"))?;
+    // no 8 kHz branch), and the same with int8 weights (scripts/quantize_weights.py: a different
+    // model, within 0.1 of its probabilities), against vad-web's v5 page.
     let v5 = gzip_size(&root.join("tests/data/realworld/models/silero_vad_v5.onnx"))?;
-    let (w, v) = (js + wasm.0 + op15, vad_web + v5);
-    table.push_str(&format!(
-        "| webrnn with the demo's 16 kHz-only model (silero_vad_16k_op15) vs vad-web with v5 | {} ({} model) | {} | {:.2}× | |\n",
-        kb(w),
-        kb(op15),
-        kb(v),
-        w as f64 / v as f64
-    ));
-    json.push(format!(r#"{{"model":"16k_op15 vs v5","webrnn_total":{w},"vad_web_total":{v}}}"#));
+    for (name, what) in [
+        ("16k_op15", "the demo's 16 kHz-only model (silero_vad_16k_op15)"),
+        ("16k_op15_int8", "that model's int8-weight file (silero_vad_16k_op15_int8, scripts/quantize_weights.py)"),
+    ] {
+        let m = gzip_size(&root.join(format!("tests/data/realworld/models/silero_vad_{name}.onnx")))?;
+        let (w, v) = (js + wasm.0 + m, vad_web + v5);
+        table.push_str(&format!(
+            "| webrnn with {what} vs vad-web with v5 | {} ({} model) | {} | {:.2}× | |\n",
+            kb(w),
+            kb(m),
+            kb(v),
+            w as f64 / v as f64
+        ));
+        json.push(format!(r#"{{"model":"{name} vs v5","webrnn_total":{w},"vad_web_total":{v}}}"#));
+    }
     Ok((table, format!("[{}]", json.join(","))))
 }

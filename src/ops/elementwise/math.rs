@@ -33,6 +33,11 @@ pub enum Math {
     },
     Min,
     Max,
+    /// `DequantizeLinear`: `axis` for per-axis scales, `block_size` (0: none) for blocked ones.
+    Dequantize {
+        axis: i64,
+        block_size: usize,
+    },
 }
 
 impl Unary {
@@ -133,6 +138,7 @@ impl Math {
             Math::Clip { .. } => "Clip",
             Math::Min => "Min",
             Math::Max => "Max",
+            Math::Dequantize { .. } => "DequantizeLinear",
         }
     }
 
@@ -140,6 +146,7 @@ impl Math {
     pub(crate) fn parse(op_type: &str, a: &Attrs<'_>, opset: i64, _consts: &[Option<&Tensor>]) -> Option<Result<Self>> {
         let u = |u: Unary| Some(Ok(Math::Unary(u)));
         match op_type {
+            "DequantizeLinear" => Some(parse_dequantize(a, opset)),
             "Sqrt" => u(Unary::Sqrt),
             "Log" => u(Unary::Log),
             "Neg" => u(Unary::Neg),
@@ -180,6 +187,9 @@ impl Math {
             Math::Pow => pow(x, arg(args, 1)?),
             Math::PRelu => prelu(x, arg(args, 1)?),
             Math::Clip { attrs } => clip(x, *attrs, opt(args, 1), opt(args, 2)),
+            Math::Dequantize { axis, block_size } => {
+                super::quant::dequantize(&x, arg(args, 1)?, opt(args, 2), *axis, *block_size)
+            }
             Math::Min | Math::Max => {
                 let rest: Vec<&Tensor> = args.iter().skip(1).flatten().copied().collect();
                 min_max(x, &rest, matches!(self, Math::Max))
@@ -201,6 +211,20 @@ impl Math {
             _ => self.run_owned(x.clone(), args),
         }
     }
+}
+
+fn parse_dequantize(a: &Attrs<'_>, opset: i64) -> Result<Math> {
+    if opset < 10 {
+        return Err(a.unsupported(format!("DequantizeLinear is not defined before opset 10 (model opset {opset})")));
+    }
+    // Opset 23 names the output type; every float type is computed (and kept) as f32 here.
+    let out = a.int("output_dtype", 0) as i32;
+    if out != 0 && crate::onnx::tensor_proto::dtype_of(out) != Some(crate::tensor::DType::F32) {
+        return Err(a.bad("output_dtype", &format!("is element type {out}, not a float type")));
+    }
+    let block_size = a.int("block_size", 0);
+    let block_size = usize::try_from(block_size).map_err(|_| a.bad("block_size", "is negative"))?;
+    Ok(Math::Dequantize { axis: a.int("axis", 1), block_size })
 }
 
 fn unary_i64(u: Unary, x: &Tensor) -> Result<Tensor> {
