@@ -446,6 +446,19 @@ export class Model {
     });
   }
 
+  /**
+   * @internal One step of `steps` written into `out` now, without a Promise: on the CPU only
+   * (returns false on WebGPU, where steps are Promise calls). For callers that step in a loop
+   * (the audio entry), where each await costs more than the bookkeeping around the step.
+   */
+  _stepNow(steps: number, into: () => void, out: Float32Array): boolean {
+    if (this.#gpu !== null) return false;
+    const start = now();
+    this._call(into);
+    this.#counters.record(now() - start, steps, out);
+    return true;
+  }
+
   /** @internal Checks an `out` array for `n` × outputSize values. */
   _checkOut(out: Float32Array | undefined, n: number, what: string): void {
     if (out === undefined) return;
@@ -561,6 +574,19 @@ export class Session {
     );
     this._remember(input, 1);
     return y;
+  }
+
+  /**
+   * @internal `step(x, out)` done synchronously where the model runs on the CPU: returns false
+   * (nothing done) on WebGPU, where the caller awaits `step` instead. `x` is a Float32Array of
+   * inputSize values, `out` one of outputSize values (not checked again here).
+   */
+  _stepNow(x: Float32Array, out: Float32Array): boolean {
+    this.#check();
+    const [w, h] = [this.#p.wasm, this.#handle];
+    if (!this.model._stepNow(1, () => w.stepInto(h, x, out), out)) return false;
+    this._remember(x, 1);
+    return true;
   }
 
   /**

@@ -178,6 +178,8 @@ interface Buffered {
 }
 
 const LATENCY_WINDOW = 1024;
+/** Most frame buffers kept for reuse. */
+const POOL_MAX = 64;
 
 /**
  * A voice activity detector: `await Vad.create(rt, { model: '/silero_vad_v5.onnx', sampleRate })`,
@@ -213,6 +215,10 @@ export class Vad extends EventTarget {
   #latencyCount = 0;
   /** Calls of `process` run one after the other. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Calls queued or running that have not settled (0: the next one may run at once). */
+  #busy = 0;
+  /** Frame buffers to reuse (a new Float32Array costs more than the bookkeeping of a frame). */
+  #pool: Float32Array[] = [];
   #disposed = false;
 
   private constructor(model: Model, iface: Pick<VadInfo, 'version' | 'frameSamples' | 'contextSamples'>, rate: number, backend: string, options: VadOptions) {
@@ -287,14 +293,34 @@ export class Vad extends EventTarget {
     return this.#enqueue(() => this.#process(samples));
   }
 
-  /** Runs `call` after the calls queued before it, however they ended. */
+  /**
+   * Runs `call` after the calls queued before it, however they ended; at once when none is
+   * pending (on the CPU a whole `process` then runs before it returns: no await per frame).
+   */
   #enqueue<T>(call: () => T | Promise<T>): Promise<T> {
-    const result = this.#queue.then(call, call);
-    this.#queue = result.catch(() => undefined);
+    if (this.#busy === 0) {
+      let now: T | Promise<T>;
+      try {
+        now = call();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return now instanceof Promise ? this.#track(now) : Promise.resolve(now);
+    }
+    return this.#track(this.#queue.then(call, call));
+  }
+
+  #track<T>(result: Promise<T>): Promise<T> {
+    this.#busy++;
+    this.#queue = result.then(
+      () => this.#busy--,
+      () => this.#busy--,
+    );
     return result;
   }
 
-  async #process(samples: Float32Array): Promise<Float32Array> {
+  /** The frames `samples` complete; synchronous while the model steps on the CPU. */
+  #process(samples: Float32Array): Float32Array | Promise<Float32Array> {
     this.#check();
     const audio = this.#resampler.process(samples);
     const n = this.info.frameSamples;
@@ -302,14 +328,33 @@ export class Vad extends EventTarget {
     const frames = Math.floor(this.#pendingLength / n);
     const probs = new Float32Array(frames);
     let done = 0;
-    try {
-      for (; done < frames; done++) probs[done] = await this.#frame(this.#pending.slice(done * n, (done + 1) * n));
-    } finally {
-      // Frames that went through the model are consumed even if a later one failed.
+    // Frames that went through the model are consumed even if a later one failed.
+    const consume = () => {
       this.#pending.copyWithin(0, done * n, this.#pendingLength);
       this.#pendingLength -= done * n;
+    };
+    try {
+      for (; done < frames; done++) {
+        const p = this.#frameNow(done * n);
+        if (p === null) break; // WebGPU: the model's steps are Promise calls
+        probs[done] = p;
+      }
+    } catch (e) {
+      consume();
+      throw e;
     }
-    return probs;
+    if (done === frames) {
+      consume();
+      return probs;
+    }
+    return (async () => {
+      try {
+        for (; done < frames; done++) probs[done] = await this.#frame(done * n);
+      } finally {
+        consume();
+      }
+      return probs;
+    })();
   }
 
   #append(audio: Float32Array): void {
@@ -322,18 +367,42 @@ export class Vad extends EventTarget {
     this.#pendingLength += audio.length;
   }
 
-  /** One model call on `frame` (16 kHz, frameSamples) and the frame processor's rules. */
-  async #frame(frame: Float32Array): Promise<number> {
-    const ctx = this.info.contextSamples;
-    this.#input.set(frame, ctx);
+  /**
+   * One model call on the pending frame at `offset` (16 kHz, frameSamples) and the frame
+   * processor's rules, done now; `null` (nothing done) where the model's steps are Promise calls.
+   */
+  #frameNow(offset: number): number | null {
+    this.#input.set(this.#pending.subarray(offset, offset + this.info.frameSamples), this.info.contextSamples);
     const started = performance.now();
-    const y = await this.#session.step(this.#input, this.#output);
+    if (!this.#session._stepNow(this.#input, this.#output)) return null;
+    return this.#stepped(offset, started);
+  }
+
+  /** {@link #frameNow} with the step awaited. */
+  async #frame(offset: number): Promise<number> {
+    this.#input.set(this.#pending.subarray(offset, offset + this.info.frameSamples), this.info.contextSamples);
+    const started = performance.now();
+    await this.#session.step(this.#input, this.#output);
+    return this.#stepped(offset, started);
+  }
+
+  #stepped(offset: number, started: number): number {
     this.#latency[this.#latencyCount++ % LATENCY_WINDOW] = performance.now() - started;
+    const n = this.info.frameSamples;
+    const ctx = this.info.contextSamples;
     if (ctx > 0) this.#input.copyWithin(0, this.#input.length - ctx);
-    const p = y[0]!;
+    const frame = this.#pool.pop() ?? new Float32Array(n);
+    frame.set(this.#pending.subarray(offset, offset + n));
+    const p = this.#output[0]!;
     const index = this.#frames++;
     this.#rules(frame, p, index);
     return p;
+  }
+
+  /** Takes frames back for reuse, unless the app's onFrameProcessed may be keeping them. */
+  #recycle(frames: readonly Buffered[]): void {
+    if (this.#callbacks.onFrameProcessed) return;
+    for (const b of frames) if (this.#pool.length < POOL_MAX) this.#pool.push(b.frame);
   }
 
   #time(frame: number): number {
@@ -375,7 +444,7 @@ export class Vad extends EventTarget {
       this.#finish(buffer);
     }
     if (!this.#speaking) {
-      while (this.#buffer.length > this.#preSpeechPadFrames) this.#buffer.shift();
+      while (this.#buffer.length > this.#preSpeechPadFrames) this.#recycle([this.#buffer.shift()!]);
       this.#speechFrames = 0;
     }
   }
@@ -395,6 +464,7 @@ export class Vad extends EventTarget {
       this.#callbacks.onVADMisfire?.();
       this.#emit('misfire', { start, end });
     }
+    this.#recycle(buffer);
   }
 
   /**

@@ -158,6 +158,14 @@ export async function vadSegments() {
   const strict = await run({ redemptionMs: 200, minSpeechMs: 2000 });
   const kinds = strict.events.map((e) => e.type).join();
   assert(kinds === 'speechstart,misfire,speechstart,misfire,speechstart,misfire', `minSpeechMs 2000: ${kinds}`);
+  // Frames handed to onFrameProcessed stay the app's: none is reused for a later frame (the Vad
+  // reuses frame buffers only when no such callback is given).
+  const kept = [];
+  const keeper = await Vad.create(rt, { model, redemptionMs: 200, onFrameProcessed: (_, frame) => kept.push(frame) });
+  await feed(keeper, x);
+  keeper.dispose();
+  assert(kept.length === Math.floor(x.length / 512), `${kept.length} frames to onFrameProcessed`);
+  kept.forEach((f, k) => assert(f.every((v, i) => v === x[k * 512 + i]), `frame ${k} given to onFrameProcessed changed afterwards`));
   // endSegment() in the middle of a sentence ends it there; `frame` events follow their listeners.
   const vad = await Vad.create(rt, { model, redemptionMs: 200, minSpeechMs: 100 });
   const cut = [];
