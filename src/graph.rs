@@ -79,6 +79,41 @@ impl Graph {
         self.value_names.len()
     }
 
+    /// Renumbers the values so that only those the inputs, nodes and outputs name are left (in
+    /// order of first mention), with their names and constants; the constants no node reads go.
+    /// An executor's per-call tables are as long as the value count: a graph specialised from a
+    /// large one (Silero v5's 709 values, both sample rates' branches) runs with 41 nodes over a
+    /// few hundred values after this. Returns false, changing nothing, where a node holds value
+    /// numbers of its own beyond its inputs and outputs (an `If`'s branches) or names a value
+    /// that does not exist.
+    pub fn compact(&mut self) -> bool {
+        let n = self.value_count();
+        let mentioned = || {
+            let nodes = self.nodes.iter().flat_map(|nd| nd.inputs.iter().chain(&nd.outputs).flatten().copied());
+            self.inputs.iter().map(|d| d.id).chain(nodes).chain(self.outputs.iter().map(|d| d.id))
+        };
+        if self.nodes.iter().any(|nd| matches!(nd.op, Op::If(_))) || mentioned().any(|v| v >= n) {
+            return false;
+        }
+        let mut map = vec![usize::MAX; n];
+        let mut kept: Vec<ValueId> = Vec::new();
+        let mut renumber = |v: &mut ValueId| {
+            if map[*v] == usize::MAX {
+                map[*v] = kept.len();
+                kept.push(*v);
+            }
+            *v = map[*v];
+        };
+        self.inputs.iter_mut().for_each(|d| renumber(&mut d.id));
+        for nd in &mut self.nodes {
+            nd.inputs.iter_mut().chain(nd.outputs.iter_mut()).flatten().for_each(&mut renumber);
+        }
+        self.outputs.iter_mut().for_each(|d| renumber(&mut d.id));
+        self.value_names = kept.iter().map(|&v| std::mem::take(&mut self.value_names[v])).collect();
+        self.constants = kept.iter().map(|&v| self.constants.get_mut(v).and_then(Option::take)).collect();
+        true
+    }
+
     /// The recurrent nodes as the backends prepare for them.
     pub fn layers(&self) -> Vec<crate::backend::Layer<'_>> {
         use crate::backend::{Layer, LayerInput};

@@ -65,6 +65,10 @@ impl Cache {
             graph.nodes.iter().position(|m| matches!(m.op, Op::Recurrent(_)) && m.outputs == n.outputs)
         };
         let map = g.nodes.iter().map(|n| if matches!(n.op, Op::Recurrent(_)) { original(n) } else { None }).collect();
+        // Its value numbers are the whole graph's (branches included): the per-call tables shrink
+        // to the values the flat list names. After `map`, which matches nodes by value numbers.
+        let mut g = g;
+        g.compact();
         let isa = main.cpu_isa();
         let mut local: Box<dyn RecurrentKernels> = match main.backend() {
             Backend::CpuScalar => Box::new(ScalarKernels),

@@ -103,17 +103,13 @@ impl Unary {
 
     /// Applies the operator to every element of `v`; the cheap ones matched once, not per element.
     fn map(self, v: &mut [f32]) {
-        macro_rules! each {
-            ($u:expr) => {{
-                let u = $u;
-                v.iter_mut().for_each(|a| *a = u.f32(*a))
-            }};
-        }
+        // Spelled out, not `Unary::f32` of a constant: LLVM keeps that large match out of line
+        // (a call per element, which costed more than the square roots of Silero's spectrum).
         match self {
-            Unary::Sqrt => each!(Unary::Sqrt),
-            Unary::Neg => each!(Unary::Neg),
-            Unary::Abs => each!(Unary::Abs),
-            Unary::Reciprocal => each!(Unary::Reciprocal),
+            Unary::Sqrt => v.iter_mut().for_each(|a| *a = a.sqrt()),
+            Unary::Neg => v.iter_mut().for_each(|a| *a = -*a),
+            Unary::Abs => v.iter_mut().for_each(|a| *a = a.abs()),
+            Unary::Reciprocal => v.iter_mut().for_each(|a| *a = 1.0 / *a),
             // The others cost more than the match per element; one loop for all of them.
             u => v.iter_mut().for_each(|a| *a = u.f32(*a)),
         }
