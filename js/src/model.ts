@@ -451,12 +451,13 @@ export class Model {
    * (returns false on WebGPU, where steps are Promise calls). For callers that step in a loop
    * (the audio entry), where each await costs more than the bookkeeping around the step.
    */
-  _stepNow(steps: number, into: () => void, out: Float32Array): boolean {
-    if (this.#gpu !== null) return false;
+  _stepNow(steps: number, into: () => void, out: Float32Array): number {
+    if (this.#gpu !== null) return -1;
     const start = now();
     this._call(into);
-    this.#counters.record(now() - start, steps, out);
-    return true;
+    const ms = now() - start;
+    this.#counters.record(ms, steps, out);
+    return ms;
   }
 
   /** @internal Checks an `out` array for `n` × outputSize values. */
@@ -577,16 +578,16 @@ export class Session {
   }
 
   /**
-   * @internal `step(x, out)` done synchronously where the model runs on the CPU: returns false
-   * (nothing done) on WebGPU, where the caller awaits `step` instead. `x` is a Float32Array of
-   * inputSize values, `out` one of outputSize values (not checked again here).
+   * @internal `step(x, out)` done synchronously where the model runs on the CPU: returns the
+   * step's milliseconds, or -1 (nothing done) on WebGPU, where the caller awaits `step` instead.
+   * `x` is a Float32Array of inputSize values, `out` one of outputSize values (not checked again).
    */
-  _stepNow(x: Float32Array, out: Float32Array): boolean {
+  _stepNow(x: Float32Array, out: Float32Array): number {
     this.#check();
     const [w, h] = [this.#p.wasm, this.#handle];
-    if (!this.model._stepNow(1, () => w.stepInto(h, x, out), out)) return false;
-    this._remember(x, 1);
-    return true;
+    const ms = this.model._stepNow(1, () => w.stepInto(h, x, out), out);
+    if (ms >= 0) this._remember(x, 1);
+    return ms;
   }
 
   /**

@@ -56,6 +56,9 @@ pub struct ConvAttrs {
     pub output_shape: Option<Vec<usize>>,
     /// The constant `W` packed for the GEMM ([`Conv::prepare`]).
     pub packed: Option<PackedWeights>,
+    /// A `Relu` that read only this output, folded in (`onnx::fold::specialize`): the output is
+    /// the Relu's, computed in the same pass.
+    pub relu: bool,
 }
 
 /// A constant `W`, one packed matrix per group, with the shape it was packed from (a `W` of
@@ -141,6 +144,7 @@ impl Conv {
                 output_padding: if transpose { sizes(a, "output_padding", 0)? } else { None },
                 output_shape: if transpose { sizes(a, "output_shape", 1)? } else { None },
                 packed: None,
+                relu: false,
             })
         };
         Some(parse().map(|c| if transpose { Conv::Transpose(c) } else { Conv::Conv(c) }))
@@ -170,11 +174,18 @@ impl Conv {
 
     pub fn run(&self, args: &[Option<&Tensor>], isa: Isa) -> Result<Vec<Tensor>> {
         let (x, w, b) = (arg(args, 0)?, arg(args, 1)?, opt(args, 2));
-        let out = match self {
-            Conv::Conv(c) => conv(c, x, w, b, isa),
-            Conv::Transpose(c) => conv_transpose(c, x, w, b, isa),
-        }?;
-        Ok(vec![out])
+        let (out, relu) = match self {
+            Conv::Conv(c) => (conv(c, x, w, b, isa)?, c.relu),
+            Conv::Transpose(c) => (conv_transpose(c, x, w, b, isa)?, c.relu),
+        };
+        if !relu {
+            return Ok(vec![out]);
+        }
+        let shape = out.shape().to_vec();
+        let mut v = out.into_f32()?;
+        // As the Relu operator has it: a comparison, NaN stays NaN.
+        v.iter_mut().for_each(|a| *a = if *a < 0.0 { 0.0 } else { *a });
+        Ok(vec![Tensor::from_f32(shape, v)?])
     }
 }
 
@@ -661,6 +672,7 @@ mod tests {
             output_padding: None,
             output_shape: None,
             packed: None,
+            relu: false,
         }
     }
 

@@ -373,9 +373,8 @@ export class Vad extends EventTarget {
    */
   #frameNow(offset: number): number | null {
     this.#input.set(this.#pending.subarray(offset, offset + this.info.frameSamples), this.info.contextSamples);
-    const started = performance.now();
-    if (!this.#session._stepNow(this.#input, this.#output)) return null;
-    return this.#stepped(offset, started);
+    const ms = this.#session._stepNow(this.#input, this.#output);
+    return ms < 0 ? null : this.#stepped(offset, ms);
   }
 
   /** {@link #frameNow} with the step awaited. */
@@ -383,11 +382,12 @@ export class Vad extends EventTarget {
     this.#input.set(this.#pending.subarray(offset, offset + this.info.frameSamples), this.info.contextSamples);
     const started = performance.now();
     await this.#session.step(this.#input, this.#output);
-    return this.#stepped(offset, started);
+    return this.#stepped(offset, performance.now() - started);
   }
 
-  #stepped(offset: number, started: number): number {
-    this.#latency[this.#latencyCount++ % LATENCY_WINDOW] = performance.now() - started;
+  /** The frame at `offset` has been through the model, in `ms`: its bookkeeping and rules. */
+  #stepped(offset: number, ms: number): number {
+    this.#latency[this.#latencyCount++ % LATENCY_WINDOW] = ms;
     const n = this.info.frameSamples;
     const ctx = this.info.contextSamples;
     if (ctx > 0) this.#input.copyWithin(0, this.#input.length - ctx);

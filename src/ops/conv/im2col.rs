@@ -138,6 +138,7 @@ mod tests {
                 output_padding: None,
                 output_shape: None,
                 packed: None,
+                relu: false,
             };
             let xt = Tensor::from_f32(vec![2, ch, w], x.clone()).unwrap();
             let wt = Tensor::from_f32(vec![m, ch / g, k], wv.clone()).unwrap();
