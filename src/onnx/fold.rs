@@ -391,23 +391,12 @@ fn prune(graph: &Graph, nodes: Vec<Node>) -> Vec<Node> {
 mod tests {
     use super::*;
     use crate::graph::ValueDecl;
-    use crate::ops::conv::{AutoPad, Conv, ConvAttrs};
+    use crate::ops::conv::{Conv, ConvAttrs};
 
     /// x [1, 1, 4] → Conv (W [2, 1, 1] = ±1) → Relu → y; with `keep_conv` the Conv's output is
     /// a graph output too.
     fn conv_relu(keep_conv: bool) -> Graph {
-        let attrs = ConvAttrs {
-            auto_pad: AutoPad::NotSet,
-            group: 1,
-            kernel_shape: None,
-            strides: None,
-            dilations: None,
-            pads: None,
-            output_padding: None,
-            output_shape: None,
-            packed: None,
-            relu: false,
-        };
+        let attrs = ConvAttrs { group: 1, ..ConvAttrs::default() };
         let decl = |name: &str, id| ValueDecl { name: name.into(), id, dtype: Some(DType::F32), dims: None };
         let node = |name: &str, op, inputs: Vec<usize>, out| Node {
             name: name.into(),

@@ -21,8 +21,9 @@ use crate::ops::{arg, opt, Attrs};
 use crate::tensor::{numel, Tensor};
 use im2col::im2col;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoPad {
+    #[default]
     NotSet,
     SameUpper,
     SameLower,
@@ -43,7 +44,7 @@ impl AutoPad {
 }
 
 /// The attributes both operators share.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConvAttrs {
     pub auto_pad: AutoPad,
     pub group: usize,
@@ -662,18 +663,7 @@ mod tests {
     use super::*;
 
     fn attrs() -> ConvAttrs {
-        ConvAttrs {
-            auto_pad: AutoPad::NotSet,
-            group: 1,
-            kernel_shape: None,
-            strides: None,
-            dilations: None,
-            pads: None,
-            output_padding: None,
-            output_shape: None,
-            packed: None,
-            relu: false,
-        }
+        ConvAttrs { group: 1, ..ConvAttrs::default() }
     }
 
     #[test]
