@@ -203,7 +203,14 @@ fn pad_last(x: &Tensor, b: i64, e: i64, mode: PadMode, value: Value) -> Result<O
     let ni = n as i64;
     let left: Vec<Option<usize>> = (-b..0).map(|j| source(j, ni, mode).map(|j| j as usize)).collect();
     let right: Vec<Option<usize>> = (ni..ni + e).map(|j| source(j, ni, mode).map(|j| j as usize)).collect();
-    fn rows<T: Copy>(src: &[T], n: usize, left: &[Option<usize>], right: &[Option<usize>], value: T, total: usize) -> Vec<T> {
+    fn rows<T: Copy>(
+        src: &[T],
+        n: usize,
+        left: &[Option<usize>],
+        right: &[Option<usize>],
+        value: T,
+        total: usize,
+    ) -> Vec<T> {
         let mut out = Vec::with_capacity(total);
         for row in src.chunks_exact(n) {
             let at = |i: &Option<usize>| i.and_then(|i| row.get(i).copied()).unwrap_or(value);
