@@ -40,10 +40,12 @@ const PKG = join(ROOT, 'pkg');
 // handling) took the pages to 372.7-374.9 KiB (CPU) and 433.0 KiB (WebGPU). The wasm-release
 // profile (dependencies at opt-level "z") took 9 KiB off both; #17 (per-session adapters, snapshot
 // format 2) added 10.5 KiB and the load warm-up (src/onnx/warmup.rs) 1 KiB: 377-380 KiB (CPU) and
-// 438-440.5 KiB (WebGPU; pack's gzip -9 reads 2.5 KiB less than this zlib default). The WebGPU
+// 438-440.5 KiB (WebGPU; pack's gzip -9 reads 2.5 KiB less than this zlib default).
+// DequantizeLinear, graph compaction, Conv + Relu fusion and the innermost-axis Pad (#15's VAD
+// work) added 3.5 KiB: 384.4 KiB (CPU) and 446.0 KiB (WebGPU) here. The WebGPU
 // budget is also xtask/src/pack.rs's GPU_PAGE_BUDGET (where it only warns): change both together.
-const CPU_PAGE_BUDGET = 385 * 1024;
-const GPU_PAGE_BUDGET = 445 * 1024;
+const CPU_PAGE_BUDGET = 389 * 1024;
+const GPU_PAGE_BUDGET = 450 * 1024;
 const SERVED = ['pkg', 'tests/data', 'js/test/pages', 'www/models'];
 const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 
