@@ -423,14 +423,12 @@ export class Model {
     out?: Float32Array,
   ): Promise<Float32Array> {
     if (this.#gpu === null) {
-      const start = now();
-      let y: Float32Array;
       if (syncInto && out) {
-        this._call(syncInto);
-        y = out;
-      } else {
-        y = this._call(sync);
+        this._stepNow(steps, syncInto, out);
+        return out;
       }
+      const start = now();
+      const y = this._call(sync);
       this.#counters.record(now() - start, steps, y);
       return y;
     }
@@ -447,8 +445,8 @@ export class Model {
   }
 
   /**
-   * @internal One step of `steps` written into `out` now, without a Promise: on the CPU only
-   * (returns false on WebGPU, where steps are Promise calls). For callers that step in a loop
+   * @internal A stepping call written into `out` now, without a Promise: on the CPU only; returns
+   * its milliseconds (recorded in the stats), or -1 on WebGPU, where steps are Promise calls. For callers that step in a loop
    * (the audio entry), where each await costs more than the bookkeeping around the step.
    */
   _stepNow(steps: number, into: () => void, out: Float32Array): number {

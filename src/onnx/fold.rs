@@ -158,15 +158,7 @@ fn fuse_relu(g: &mut Graph) {
             *r += 1;
         }
     });
-    // Producer node of each value.
-    let mut producer = vec![usize::MAX; g.value_count()];
-    for (i, n) in g.nodes.iter().enumerate() {
-        n.outputs.iter().flatten().for_each(|&v| {
-            if let Some(p) = producer.get_mut(v) {
-                *p = i;
-            }
-        });
-    }
+    let producer = g.producers();
     // (Conv node, Relu node, the Relu's output) for each Relu whose input only it reads.
     let pairs: Vec<(usize, usize, ValueId)> = g
         .nodes
@@ -174,7 +166,7 @@ fn fuse_relu(g: &mut Graph) {
         .enumerate()
         .filter_map(|(i, n)| match (&n.op, n.inputs.as_slice(), n.outputs.as_slice()) {
             (Op::Relu, [Some(x)], [Some(y)]) if readers.get(*x) == Some(&1) => {
-                producer.get(*x).filter(|&&p| p < i).map(|&p| (p, i, *y))
+                producer.get(*x).copied().flatten().filter(|&p| p < i).map(|p| (p, i, *y))
             }
             _ => None,
         })

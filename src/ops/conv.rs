@@ -179,14 +179,8 @@ impl Conv {
             Conv::Conv(c) => (conv(c, x, w, b, isa)?, c.relu),
             Conv::Transpose(c) => (conv_transpose(c, x, w, b, isa)?, c.relu),
         };
-        if !relu {
-            return Ok(vec![out]);
-        }
-        let shape = out.shape().to_vec();
-        let mut v = out.into_f32()?;
-        // As the Relu operator has it: a comparison, NaN stays NaN.
-        v.iter_mut().for_each(|a| *a = if *a < 0.0 { 0.0 } else { *a });
-        Ok(vec![Tensor::from_f32(shape, v)?])
+        // The Relu operator's own kernel, in the output's buffer.
+        Ok(vec![if relu { crate::ops::unary(&crate::ops::Op::Relu, out)? } else { out }])
     }
 }
 

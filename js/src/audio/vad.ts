@@ -399,10 +399,9 @@ export class Vad extends EventTarget {
     return p;
   }
 
-  /** Takes frames back for reuse, unless the app's onFrameProcessed may be keeping them. */
-  #recycle(frames: readonly Buffered[]): void {
-    if (this.#callbacks.onFrameProcessed) return;
-    for (const b of frames) if (this.#pool.length < POOL_MAX) this.#pool.push(b.frame);
+  /** Takes a frame back for reuse, unless the app's onFrameProcessed may be keeping it. */
+  #recycle(frame: Float32Array): void {
+    if (!this.#callbacks.onFrameProcessed && this.#pool.length < POOL_MAX) this.#pool.push(frame);
   }
 
   #time(frame: number): number {
@@ -444,7 +443,7 @@ export class Vad extends EventTarget {
       this.#finish(buffer);
     }
     if (!this.#speaking) {
-      while (this.#buffer.length > this.#preSpeechPadFrames) this.#recycle([this.#buffer.shift()!]);
+      while (this.#buffer.length > this.#preSpeechPadFrames) this.#recycle(this.#buffer.shift()!.frame);
       this.#speechFrames = 0;
     }
   }
@@ -464,7 +463,7 @@ export class Vad extends EventTarget {
       this.#callbacks.onVADMisfire?.();
       this.#emit('misfire', { start, end });
     }
-    this.#recycle(buffer);
+    for (const b of buffer) this.#recycle(b.frame);
   }
 
   /**
